@@ -1,0 +1,82 @@
+"""orderflow HTTP API and event handlers. Routes parse, call one service, and respond."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from chalice import Chalice, Rate, Response
+from chalice.app import SQSEvent
+
+from chalicelib.http import (
+    api_view,
+    idempotency_key,
+    json_response,
+    normalise_chalice_error,
+    parse_body,
+    require_api_key,
+    validate,
+)
+from processor import consumer, outbox, services
+from processor.schemas import CreateOrderRequest, ListOrdersQuery
+
+app = Chalice(app_name="orderflow")
+
+
+@app.middleware("http")
+def json_errors(event: Any, get_response: Any) -> Response:
+    return normalise_chalice_error(get_response(event))
+
+
+@app.route("/orders", methods=["POST"])
+@api_view
+def create_order() -> Response:
+    request = app.current_request
+    require_api_key(request)
+    order = parse_body(request, CreateOrderRequest)
+    body, replayed = services.create_order(order, idempotency_key(request))
+    return json_response(body, 201, {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+@app.route("/orders", methods=["GET"])
+@api_view
+def list_orders() -> Response:
+    require_api_key(app.current_request)
+    query = validate(ListOrdersQuery, dict(app.current_request.query_params or {}))
+    return json_response(services.list_orders(query))
+
+
+@app.route("/orders/{order_id}", methods=["GET"])
+@api_view
+def get_order(order_id: str) -> Response:
+    require_api_key(app.current_request)
+    return json_response(services.get_order(services.parse_order_id(order_id)))
+
+
+@app.route("/orders/{order_id}/cancel", methods=["POST"])
+@api_view
+def cancel_order(order_id: str) -> Response:
+    require_api_key(app.current_request)
+    return json_response(services.cancel_order(services.parse_order_id(order_id)))
+
+
+@app.on_sqs_message(
+    queue=os.environ.get("ORDER_QUEUE_NAME", "orderflow-orders"),
+    batch_size=int(os.environ.get("SQS_BATCH_SIZE", "10")),
+)
+def process_orders(event: SQSEvent) -> dict[str, Any]:
+    return consumer.lambda_batch_response([record.to_dict() for record in event])
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_outbox(event: Any) -> dict[str, int]:
+    result = outbox.sweep()
+    return {"sent": result.sent, "failed": result.failed}
+
+
+@app.lambda_function(name="migrate")
+def migrate(event: Any, context: Any) -> dict[str, Any]:
+    from db.connection import database_url
+    from db.migrate import migrate as apply_migrations
+
+    return {"applied": apply_migrations(database_url())}

@@ -1,0 +1,1 @@
+"""HTTP glue for the Chalice entrypoint; business logic lives in `processor.services`."""

@@ -1,0 +1,4 @@
+"""PostgreSQL access: connections, migrations, repositories and the unit of work.
+
+Nothing outside this package writes SQL.
+"""

@@ -1,0 +1,369 @@
+"""All SQL of the service, as small parameterized statements (no string-built values).
+
+Hot paths are single statements: creating an order writes the order, its items, the first
+history row and both outbox records in one round trip; a lifecycle step moves the status with
+a guard on the expected current status and writes its history and notification records in the
+same statement, so a lost race or a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from psycopg2.extensions import cursor as Cursor
+from psycopg2.extras import Json
+
+ORDER_COLUMNS = (
+    "order_id, customer_email, customer_name, total_amount, status, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order_id: UUID
+    customer_email: str
+    customer_name: str
+    total_amount: Decimal
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    product_name: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    status: str
+    reason: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    request_hash: str
+    response_status: int
+    response_body: str
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    id: int
+    kind: str
+    order_id: UUID
+    status: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    outcome: str
+    amount: Decimal
+    provider_ref: str | None
+    decline_reason: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    status: str | None = None
+    customer_email: str | None = None
+
+
+class OrderRepository:
+    def __init__(self, cursor: Cursor) -> None:
+        self._cur = cursor
+
+    def claim_idempotency_key(
+        self, key: str, request_hash: str, order_id: UUID, status: int, body: str
+    ) -> IdempotencyRecord | None:
+        """Reserve `key` for this request; returns the earlier record if the key is taken.
+
+        A concurrent request with the same key blocks on the unique index until the first
+        transaction ends, then sees its committed record: one key, one order.
+        """
+        self._cur.execute(
+            "INSERT INTO idempotency_keys"
+            " (idempotency_key, request_hash, order_id, response_status, response_body)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING"
+            " RETURNING 1",
+            (key, request_hash, order_id, status, body),
+        )
+        if self._cur.fetchone() is not None:
+            return None
+        self._cur.execute(
+            "SELECT request_hash, response_status, response_body FROM idempotency_keys"
+            " WHERE idempotency_key = %s",
+            (key,),
+        )
+        row = self._cur.fetchone()
+        return IdempotencyRecord(*row) if row else None
+
+    def add(
+        self,
+        order: OrderRow,
+        items: list[ItemRow],
+        queue_message: dict[str, Any],
+    ) -> list[int]:
+        """Insert order, items, first history row and outbox records; returns outbox ids."""
+        self._cur.execute(
+            """
+            WITH new_order AS (
+                INSERT INTO orders (order_id, customer_email, customer_name, total_amount,
+                                    status, created_at, updated_at)
+                VALUES (%(order_id)s, %(email)s, %(name)s, %(total)s, %(status)s,
+                        %(now)s, %(now)s)
+                RETURNING order_id
+            ), new_items AS (
+                INSERT INTO order_items (order_id, line_no, product_name, quantity, unit_price)
+                SELECT %(order_id)s, t.line_no, t.product_name, t.quantity, t.unit_price
+                FROM unnest(%(line_nos)s::int[], %(names)s::text[], %(quantities)s::int[],
+                            %(prices)s::numeric[])
+                     AS t(line_no, product_name, quantity, unit_price)
+            ), first_history AS (
+                INSERT INTO order_status_history (order_id, status, changed_at)
+                VALUES (%(order_id)s, %(status)s, %(now)s)
+            ), new_outbox AS (
+                INSERT INTO outbox (kind, order_id, status, payload, created_at)
+                VALUES ('order', %(order_id)s, %(status)s, %(message)s, %(now)s),
+                       ('notification', %(order_id)s, %(status)s, %(notification)s, %(now)s)
+                RETURNING id
+            )
+            SELECT id FROM new_outbox ORDER BY id
+            """,
+            {
+                "order_id": order.order_id,
+                "email": order.customer_email,
+                "name": order.customer_name,
+                "total": order.total_amount,
+                "status": order.status,
+                "now": order.created_at,
+                "line_nos": list(range(1, len(items) + 1)),
+                "names": [item.product_name for item in items],
+                "quantities": [item.quantity for item in items],
+                "prices": [item.unit_price for item in items],
+                "message": Json(queue_message),
+                "notification": Json({"order_id": str(order.order_id), "status": order.status}),
+            },
+        )
+        return [row[0] for row in self._cur.fetchall()]
+
+    def get(self, order_id: UUID) -> OrderRow | None:
+        self._cur.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = %s", (order_id,))
+        row = self._cur.fetchone()
+        return OrderRow(*row) if row else None
+
+    def get_status(self, order_id: UUID) -> str | None:
+        self._cur.execute("SELECT status FROM orders WHERE order_id = %s", (order_id,))
+        row = self._cur.fetchone()
+        return row[0] if row else None
+
+    def items_for(self, order_ids: list[UUID]) -> dict[UUID, list[ItemRow]]:
+        self._cur.execute(
+            "SELECT order_id, product_name, quantity, unit_price FROM order_items"
+            " WHERE order_id = ANY(%s::uuid[]) ORDER BY order_id, line_no",
+            (order_ids,),
+        )
+        found: dict[UUID, list[ItemRow]] = {order_id: [] for order_id in order_ids}
+        for order_id, name, quantity, price in self._cur.fetchall():
+            found[order_id].append(ItemRow(name, quantity, price))
+        return found
+
+    def history(self, order_id: UUID) -> list[HistoryRow]:
+        """Status changes, newest first (ids follow commit order of the sequential steps)."""
+        self._cur.execute(
+            "SELECT status, reason, changed_at FROM order_status_history"
+            " WHERE order_id = %s ORDER BY id DESC",
+            (order_id,),
+        )
+        return [HistoryRow(*row) for row in self._cur.fetchall()]
+
+    def list(
+        self,
+        filters: ListFilter,
+        limit: int,
+        offset: int = 0,
+        after: tuple[datetime, UUID] | None = None,
+    ) -> list[OrderRow]:
+        """Newest first, `order_id` breaking ties; `after` is a keyset cursor position."""
+        where: list[str] = []
+        params: list[Any] = []
+        if filters.status is not None:
+            where.append("status = %s")
+            params.append(filters.status)
+        if filters.customer_email is not None:
+            where.append("customer_email = %s")
+            params.append(filters.customer_email)
+        if after is not None:
+            where.append("(created_at, order_id) < (%s, %s)")
+            params.extend(after)
+        sql = f"SELECT {ORDER_COLUMNS} FROM orders"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, order_id DESC LIMIT %s OFFSET %s"
+        params.extend([limit, offset])
+        self._cur.execute(sql, params)
+        return [OrderRow(*row) for row in self._cur.fetchall()]
+
+    def transition(
+        self,
+        order_id: UUID,
+        expected: list[str],
+        target: str,
+        now: datetime,
+        reason: str | None = None,
+        require_no_payment: bool = False,
+    ) -> int | None:
+        """Guarded status change with its history row and notification record.
+
+        Returns the notification outbox id, or None when the order was not in an `expected`
+        status (someone else moved it first): nothing is written then.
+        """
+        guard = " AND payment_started_at IS NULL" if require_no_payment else ""
+        self._cur.execute(
+            f"""
+            WITH moved AS (
+                UPDATE orders SET status = %(target)s, updated_at = %(now)s
+                WHERE order_id = %(order_id)s AND status = ANY(%(expected)s){guard}
+                RETURNING order_id, status
+            ), new_history AS (
+                INSERT INTO order_status_history (order_id, status, reason, changed_at)
+                SELECT order_id, status, %(reason)s, %(now)s FROM moved
+            )
+            INSERT INTO outbox (kind, order_id, status, payload, created_at)
+            SELECT 'notification', order_id, status,
+                   jsonb_build_object('order_id', order_id, 'status', status,
+                                      'reason', %(reason)s::text),
+                   %(now)s
+            FROM moved
+            RETURNING id
+            """,
+            {
+                "order_id": order_id,
+                "expected": expected,
+                "target": target,
+                "now": now,
+                "reason": reason,
+            },
+        )
+        row = self._cur.fetchone()
+        return row[0] if row else None
+
+    def start_payment(self, order_id: UUID, now: datetime) -> PaymentRow | None:
+        """Mark the order as being charged (which closes the cancel window) and return the
+        payment record, created on first use. None if the order is no longer PROCESSING."""
+        self._cur.execute(
+            """
+            WITH started AS (
+                UPDATE orders SET payment_started_at = coalesce(payment_started_at, %(now)s)
+                WHERE order_id = %(order_id)s AND status = 'PROCESSING'
+                RETURNING order_id, total_amount
+            )
+            INSERT INTO payments (order_id, amount, outcome, created_at, updated_at)
+            SELECT order_id, total_amount, 'PENDING', %(now)s, %(now)s FROM started
+            ON CONFLICT (order_id) DO UPDATE SET updated_at = payments.updated_at
+            RETURNING outcome, amount, provider_ref, decline_reason, attempts
+            """,
+            {"order_id": order_id, "now": now},
+        )
+        row = self._cur.fetchone()
+        return PaymentRow(*row) if row else None
+
+
+class PaymentRepository:
+    def __init__(self, cursor: Cursor) -> None:
+        self._cur = cursor
+
+    def record_attempts(self, order_id: UUID, attempts: int) -> None:
+        self._cur.execute(
+            "UPDATE payments SET attempts = attempts + %s, updated_at = now() WHERE order_id = %s",
+            (attempts, order_id),
+        )
+
+    def record_outcome(
+        self, order_id: UUID, outcome: str, provider_ref: str | None, decline_reason: str | None
+    ) -> None:
+        self._cur.execute(
+            "UPDATE payments SET outcome = %s, provider_ref = %s, decline_reason = %s,"
+            " updated_at = now() WHERE order_id = %s AND outcome = 'PENDING'",
+            (outcome, provider_ref, decline_reason, order_id),
+        )
+
+    def get(self, order_id: UUID) -> PaymentRow | None:
+        self._cur.execute(
+            "SELECT outcome, amount, provider_ref, decline_reason, attempts FROM payments"
+            " WHERE order_id = %s",
+            (order_id,),
+        )
+        row = self._cur.fetchone()
+        return PaymentRow(*row) if row else None
+
+
+class OutboxRepository:
+    def __init__(self, cursor: Cursor) -> None:
+        self._cur = cursor
+
+    def claim_unpublished(
+        self,
+        limit: int,
+        older_than_seconds: float = 0,
+        ids: list[int] | None = None,
+        order_id: UUID | None = None,
+        kind: str | None = None,
+    ) -> list[OutboxRecord]:
+        """Lock unsent records; a concurrent relay skips them instead of sending twice."""
+        where = "published_at IS NULL"
+        params: list[Any] = []
+        if older_than_seconds:
+            where += " AND created_at <= now() - make_interval(secs => %s)"
+            params.append(older_than_seconds)
+        if ids is not None:
+            where += " AND id = ANY(%s::bigint[])"
+            params.append(ids)
+        if order_id is not None:
+            where += " AND order_id = %s"
+            params.append(order_id)
+        if kind is not None:
+            where += " AND kind = %s"
+            params.append(kind)
+        params.append(limit)
+        self._cur.execute(
+            "SELECT id, kind, order_id, status, payload, attempts FROM outbox"
+            f" WHERE {where} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            params,
+        )
+        return [OutboxRecord(*row) for row in self._cur.fetchall()]
+
+    def mark_published(self, ids: list[int]) -> None:
+        if ids:
+            self._cur.execute(
+                "UPDATE outbox SET published_at = now(), attempts = attempts + 1"
+                " WHERE id = ANY(%s::bigint[])",
+                (ids,),
+            )
+
+    def mark_failed(self, record_id: int, error: str) -> None:
+        self._cur.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
+            (error[:500], record_id),
+        )
+
+    def pending_count(self) -> int:
+        self._cur.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return int(self._cur.fetchone()[0])
+
+    def purge_idempotency_keys(self, older_than_hours: int) -> int:
+        self._cur.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %s)",
+            (older_than_hours,),
+        )
+        return self._cur.rowcount

@@ -1,0 +1,47 @@
+"""Unit of work: one transaction, committed explicitly, rolled back by default."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import psycopg2
+import psycopg2.extras
+
+from db.connection import discard_connection, get_connection
+from db.repository import OrderRepository, OutboxRepository, PaymentRepository
+
+psycopg2.extras.register_uuid()
+
+
+class UnitOfWork:
+    """`with UnitOfWork() as uow: ...; uow.commit()` — anything not committed is rolled back."""
+
+    def __enter__(self) -> UnitOfWork:
+        self._conn = get_connection()
+        self._cursor = self._conn.cursor()
+        self.orders = OrderRepository(self._cursor)
+        self.outbox = OutboxRepository(self._cursor)
+        self.payments = PaymentRepository(self._cursor)
+        return self
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._cursor.close()
+            self._conn.rollback()
+        except psycopg2.Error:
+            discard_connection()
+            return
+        if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+            # The server may have dropped us; start the next unit of work on a fresh connection.
+            discard_connection()

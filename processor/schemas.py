@@ -1,0 +1,163 @@
+"""The API contract as pydantic v2 models: request validation and the OpenAPI schemas."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from processor.domain import LineItem, Status, order_total
+
+MAX_TOTAL = Decimal("9999999999.99")  # NUMERIC(12,2)
+MAX_UNIT_PRICE = Decimal("1000000.00")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+
+
+def _exact_number(value: Any) -> Any:
+    """Accept JSON numbers only (already parsed to int/Decimal), never strings or floats."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise ValueError("must be a JSON number")
+    return Decimal(value)
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_exact_number),
+    Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=2, examples=[24.99]),
+]
+
+
+def normalise_email(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError("must be a valid email address")
+    return value
+
+
+class OrderItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    product_name: str = Field(min_length=1, max_length=200, examples=["Widget"])
+    quantity: StrictInt = Field(ge=1, le=10_000, examples=[2])
+    unit_price: Money
+
+
+class CreateOrderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_email: str = Field(max_length=254, examples=["ada@example.com"])
+    customer_name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
+    items: list[OrderItemIn] = Field(min_length=1, max_length=100)
+
+    _email = field_validator("customer_email")(normalise_email)
+
+    @model_validator(mode="after")
+    def _total_fits(self) -> CreateOrderRequest:
+        if self.total() > MAX_TOTAL:
+            raise ValueError(f"order total must not exceed {MAX_TOTAL}")
+        return self
+
+    def line_items(self) -> list[LineItem]:
+        return [LineItem(i.product_name, i.quantity, i.unit_price) for i in self.items]
+
+    def total(self) -> Decimal:
+        return order_total(self.line_items())
+
+
+class ListOrdersQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=50, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    status: Status | None = None
+    customer_email: str | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+
+    @field_validator("customer_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_email(value)
+
+    @model_validator(mode="after")
+    def _one_paging_style(self) -> ListOrdersQuery:
+        if self.cursor is not None and self.offset:
+            raise ValueError("use either cursor or offset, not both")
+        return self
+
+
+class OrderItemOut(BaseModel):
+    product_name: str
+    quantity: int
+    unit_price: Decimal
+    subtotal: Decimal
+
+
+class OrderOut(BaseModel):
+    order_id: UUID
+    customer_email: str
+    customer_name: str
+    total_amount: Decimal
+    status: Status
+    items: list[OrderItemOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreatedOrder(BaseModel):
+    order_id: UUID
+    customer_email: str
+    customer_name: str
+    total_amount: Decimal
+    status: Status
+    items: list[OrderItemOut]
+    created_at: datetime
+    message: str
+
+
+class StatusChange(BaseModel):
+    status: Status
+    changed_at: datetime
+    reason: str | None = None
+
+
+class OrderDetail(OrderOut):
+    status_history: list[StatusChange] = Field(description="Newest first.")
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderOut]
+    count: int
+    limit: int
+    offset: int
+    has_more: bool
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo

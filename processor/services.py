@@ -1,0 +1,293 @@
+"""Use cases: the only business logic. Every entrypoint (API, SQS Lambda, Fargate worker,
+CLI) calls these functions and nothing below them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from db.repository import ItemRow, ListFilter, OrderRow
+from db.uow import UnitOfWork
+from processor import outbox
+from processor.config import Settings, settings
+from processor.domain import CANCELLABLE_STATUSES, Status, check_transition, is_final
+from processor.errors import IdempotencyKeyReused, InvalidOrderState, OrderNotFound
+from processor.jsonutil import dumps, loads
+from processor.pagination import decode_cursor, encode_cursor
+from processor.payments import (
+    ChargeResult,
+    PaymentProvider,
+    SimulatedPaymentProvider,
+    TransientPaymentError,
+)
+from processor.schemas import CreateOrderRequest, ListOrdersQuery
+from processor.views import history_view, order_view
+
+log = logging.getLogger(__name__)
+CREATED_MESSAGE = "Order created successfully and queued for processing"
+
+
+class UnknownOrder(Exception):
+    """A queue message names an order that does not exist (poison message)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_order_id(text: str) -> UUID:
+    from processor.errors import ValidationFailed
+
+    try:
+        return UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationFailed(
+            "order_id must be a UUID",
+            [{"field": "order_id", "message": "must be a UUID"}],
+        ) from None
+
+
+# --- API use cases -------------------------------------------------------------------------
+
+
+def create_order(
+    request: CreateOrderRequest, idempotency_key: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Accept an order; returns (response body, replayed).
+
+    Order, items, history and outbox records commit together, then the queue message is sent
+    at once; if SQS is down the sweeper sends it later, so an accepted order is never lost.
+    """
+    order_id = uuid4()
+    now = _now()
+    items = [ItemRow(i.product_name, i.quantity, i.unit_price) for i in request.items]
+    order = OrderRow(
+        order_id=order_id,
+        customer_email=request.customer_email,
+        customer_name=request.customer_name,
+        total_amount=request.total(),
+        status=Status.PENDING.value,
+        created_at=now,
+        updated_at=now,
+    )
+    view = order_view(order, items)
+    del view["updated_at"]
+    view["message"] = CREATED_MESSAGE
+    with UnitOfWork() as uow:
+        if idempotency_key is not None:
+            request_hash = _request_hash(request)
+            earlier = uow.orders.claim_idempotency_key(
+                idempotency_key, request_hash, order_id, 201, dumps(view)
+            )
+            if earlier is not None:
+                if earlier.request_hash != request_hash:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was used with a different request body"
+                    )
+                return loads(earlier.response_body), True
+        outbox_ids = uow.orders.add(order, items, {"order_id": str(order_id)})
+        uow.commit()
+    outbox.publish_quietly(ids=outbox_ids, kind="order")
+    return view, False
+
+
+def _request_hash(request: CreateOrderRequest) -> str:
+    return hashlib.sha256(dumps(request.model_dump(mode="python")).encode()).hexdigest()
+
+
+def get_order(order_id: UUID) -> dict[str, Any]:
+    with UnitOfWork() as uow:
+        order = uow.orders.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist")
+        view = order_view(order, uow.orders.items_for([order_id])[order_id])
+        view["status_history"] = history_view(uow.orders.history(order_id))
+    return view
+
+
+def list_orders(query: ListOrdersQuery) -> dict[str, Any]:
+    after = decode_cursor(query.cursor) if query.cursor else None
+    filters = ListFilter(
+        status=query.status.value if query.status else None,
+        customer_email=query.customer_email,
+    )
+    with UnitOfWork() as uow:
+        rows = uow.orders.list(filters, query.limit + 1, query.offset, after)
+        page, has_more = rows[: query.limit], len(rows) > query.limit
+        items = uow.orders.items_for([row.order_id for row in page]) if page else {}
+    orders = [order_view(row, items[row.order_id]) for row in page]
+    last = page[-1] if page else None
+    return {
+        "orders": orders,
+        "count": len(orders),
+        "limit": query.limit,
+        "offset": query.offset,
+        "has_more": has_more,
+        "next_cursor": encode_cursor(last.created_at, last.order_id) if has_more and last else None,
+    }
+
+
+def cancel_order(order_id: UUID) -> dict[str, Any]:
+    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op."""
+    with UnitOfWork() as uow:
+        note_id = uow.orders.transition(
+            order_id,
+            [s.value for s in CANCELLABLE_STATUSES],
+            Status.CANCELLED.value,
+            _now(),
+            reason="cancelled by customer",
+            require_no_payment=True,
+        )
+        if note_id is None:
+            current = uow.orders.get_status(order_id)
+            if current is None:
+                raise OrderNotFound(f"order {order_id} does not exist")
+            if current != Status.CANCELLED:
+                raise InvalidOrderState(
+                    f"order is {current} and can no longer be cancelled",
+                    [{"field": "status", "message": current}],
+                )
+        uow.commit()
+    if note_id is not None:
+        outbox.publish_quietly(ids=[note_id])
+    return get_order(order_id)
+
+
+# --- Processing ----------------------------------------------------------------------------
+
+_provider: PaymentProvider | None = None
+
+
+def payment_provider() -> PaymentProvider:
+    global _provider
+    if _provider is None:
+        _provider = SimulatedPaymentProvider(settings())
+    return _provider
+
+
+def set_payment_provider(provider: PaymentProvider | None) -> None:
+    """Swap the provider (tests, or a real processor wired in at start-up)."""
+    global _provider
+    _provider = provider
+
+
+def process_order(order_id: UUID) -> Status:
+    """Advance an order to a final state, one committed step at a time.
+
+    Safe under redelivery and concurrency: each step is a guarded update, so a repeated or
+    racing call continues from the saved status and never repeats a step.
+    Raises UnknownOrder (poison) or TransientPaymentError (retry later).
+    """
+    config = settings()
+    with UnitOfWork() as uow:
+        current = uow.orders.get_status(order_id)
+    if current is None:
+        raise UnknownOrder(f"order {order_id} does not exist")
+    status = Status(current)
+    try:
+        while not is_final(status):
+            status = STEPS[status](order_id, config)
+    finally:
+        outbox.publish_quietly(order_id=order_id, kind="notification")
+    return status
+
+
+def _move(order_id: UUID, current: Status, target: Status, reason: str | None = None) -> Status:
+    check_transition(current, target)
+    with UnitOfWork() as uow:
+        note_id = uow.orders.transition(order_id, [current.value], target.value, _now(), reason)
+        if note_id is None:
+            saved = uow.orders.get_status(order_id)
+            return Status(saved) if saved else current
+        uow.commit()
+    return target
+
+
+def _start_processing(order_id: UUID, config: Settings) -> Status:
+    return _move(order_id, Status.PENDING, Status.PROCESSING)
+
+
+def _charge(order_id: UUID, config: Settings) -> Status:
+    """Charge once per order. The order row stays locked from payment start to the recorded
+    outcome, so a concurrent delivery waits instead of calling the provider a second time, and
+    a cancel arriving meanwhile sees the payment and is refused."""
+    with UnitOfWork() as uow:
+        payment = uow.orders.start_payment(order_id, _now())
+        if payment is None:
+            saved = uow.orders.get_status(order_id)
+            return Status(saved) if saved else Status.PROCESSING
+        if payment.outcome == "PENDING":
+            order = uow.orders.get(order_id)
+            assert order is not None
+            try:
+                result, attempts = _charge_with_retries(order, payment.attempts, config)
+            except TransientPaymentError:
+                uow.payments.record_attempts(order_id, config.payment_retry_attempts)
+                uow.commit()
+                raise
+            uow.payments.record_attempts(order_id, attempts)
+            uow.payments.record_outcome(
+                order_id,
+                "CHARGED" if result.approved else "DECLINED",
+                result.reference,
+                result.decline_reason,
+            )
+        else:
+            result = ChargeResult(
+                payment.outcome == "CHARGED", payment.provider_ref, payment.decline_reason
+            )
+        target = Status.PAYMENT_CONFIRMED if result.approved else Status.PAYMENT_FAILED
+        note_id = uow.orders.transition(
+            order_id, [Status.PROCESSING.value], target.value, _now(), result.decline_reason
+        )
+        if note_id is None:
+            saved = uow.orders.get_status(order_id)
+            return Status(saved) if saved else Status.PROCESSING
+        uow.commit()
+    return target
+
+
+def _charge_with_retries(
+    order: OrderRow, previous_attempts: int, config: Settings
+) -> tuple[ChargeResult, int]:
+    provider = payment_provider()
+    for attempt in range(config.payment_retry_attempts):
+        try:
+            result = provider.charge(
+                f"order-{order.order_id}",
+                order.total_amount,
+                order.customer_email,
+                previous_attempts + attempt,
+            )
+            return result, attempt + 1
+        except TransientPaymentError:
+            if attempt + 1 == config.payment_retry_attempts:
+                raise
+            time.sleep(config.payment_retry_base_seconds * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _fulfil(order_id: UUID, config: Settings) -> Status:
+    if config.fulfilment_delay_seconds:
+        time.sleep(config.fulfilment_delay_seconds)
+    return _move(order_id, Status.PAYMENT_CONFIRMED, Status.FULFILLED)
+
+
+def _complete(order_id: UUID, config: Settings) -> Status:
+    if config.completion_delay_seconds:
+        time.sleep(config.completion_delay_seconds)
+    return _move(order_id, Status.FULFILLED, Status.COMPLETED)
+
+
+# What the processor does in each non-final status.
+STEPS: dict[Status, Callable[[UUID, Settings], Status]] = {
+    Status.PENDING: _start_processing,
+    Status.PROCESSING: _charge,
+    Status.PAYMENT_CONFIRMED: _fulfil,
+    Status.FULFILLED: _complete,
+}
