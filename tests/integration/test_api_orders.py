@@ -220,5 +220,5 @@ def test_concurrent_requests_with_one_key_create_one_order(system):
 
 
 def test_invalid_idempotency_key_is_400(api, system):
-    status, body, _ = api.post("/orders", ORDER, {"Idempotency-Key": "x" * 300})
+    status, _body, _ = api.post("/orders", ORDER, {"Idempotency-Key": "x" * 300})
     assert status == 400

@@ -1,3 +1,4 @@
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -20,11 +21,11 @@ def test_every_status_has_a_row_in_the_transition_table():
 
 
 def test_final_statuses_are_exactly_the_three_outcomes():
-    assert FINAL_STATUSES == {Status.COMPLETED, Status.PAYMENT_FAILED, Status.CANCELLED}
+    assert {Status.COMPLETED, Status.PAYMENT_FAILED, Status.CANCELLED} == FINAL_STATUSES
 
 
 def test_only_pending_and_processing_orders_can_be_cancelled():
-    assert CANCELLABLE_STATUSES == {Status.PENDING, Status.PROCESSING}
+    assert {Status.PENDING, Status.PROCESSING} == CANCELLABLE_STATUSES
 
 
 def test_happy_path_is_a_chain_of_allowed_transitions():
@@ -35,7 +36,7 @@ def test_happy_path_is_a_chain_of_allowed_transitions():
         Status.FULFILLED,
         Status.COMPLETED,
     ]
-    for current, target in zip(path, path[1:], strict=False):
+    for current, target in itertools.pairwise(path):
         check_transition(current, target)
 
 
@@ -57,8 +58,8 @@ def test_transitions_outside_the_table_are_rejected(current, target):
 def test_lifecycle_graph_has_no_cycles_so_each_status_occurs_once_per_order():
     def reachable(start, seen=()):
         for nxt in TRANSITIONS[start]:
-            assert nxt not in seen + (start,)
-            reachable(nxt, seen + (start,))
+            assert nxt not in (*seen, start)
+            reachable(nxt, (*seen, start))
 
     reachable(Status.PENDING)
 
