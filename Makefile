@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run services test lint unit package bench clean
+.PHONY: venv run services test lint package bench clean
 
 $(STAMP): requirements.txt chalice_app/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,18 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest
 
+# chalice only bundles its project dir, so db/ and processor/ are copied into vendor/ of a
+# throwaway copy of chalice_app/; the source tree is never modified.
 package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
-	$(PY) -m processor.package build/package
+	rm -rf build/src build/package
+	mkdir -p build/src
+	cp -R chalice_app/. build/src/
+	mkdir -p build/src/vendor
+	cp -R db processor build/src/vendor/
+	find build/src -name __pycache__ -type d -prune -exec rm -rf {} +
+	cd build/src && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+		../../$(VENV)/bin/chalice package --stage $${STAGE:-dev} ../package
+	@ls -l build/package
 
 bench: $(STAMP)
 	$(PY) -m bench

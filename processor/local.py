@@ -153,7 +153,10 @@ def run(port: int, services_only: bool, worker_concurrency: int = 2) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
 
-    services = start_services(moto_port=int(os.environ.get("MOTO_PORT", "5050")))
+    services = start_services(
+        Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
+        moto_port=int(os.environ.get("MOTO_PORT", "5050")),
+    )
     threads: list[threading.Thread] = []
     api = worker = None
     try:
