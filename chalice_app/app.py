@@ -10,6 +10,7 @@ from chalice.app import SQSEvent
 
 from chalicelib.http import (
     api_view,
+    correlation_id_for,
     idempotency_key,
     json_response,
     normalise_chalice_error,
@@ -18,14 +19,21 @@ from chalicelib.http import (
     validate,
 )
 from processor import consumer, outbox, services
+from processor.observability import configure_logging, log_context
 from processor.schemas import CreateOrderRequest, ListOrdersQuery
 
+configure_logging()
 app = Chalice(app_name="orderflow")
 
 
 @app.middleware("http")
 def json_errors(event: Any, get_response: Any) -> Response:
-    return normalise_chalice_error(get_response(event))
+    """Every response: our JSON error shape, and the correlation id that follows the order."""
+    correlation = correlation_id_for(event)
+    with log_context(correlation_id=correlation):
+        response = normalise_chalice_error(get_response(event))
+    response.headers["X-Correlation-Id"] = correlation
+    return response
 
 
 @app.route("/orders", methods=["POST"])

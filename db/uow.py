@@ -8,6 +8,7 @@ import psycopg2
 import psycopg2.extras
 
 from db.connection import discard_connection, get_connection
+from db.reporting import Reporting
 from db.repository import OrderRepository, OutboxRepository, PaymentRepository
 
 psycopg2.extras.register_uuid()
@@ -22,6 +23,7 @@ class UnitOfWork:
         self.orders = OrderRepository(self._cursor)
         self.outbox = OutboxRepository(self._cursor)
         self.payments = PaymentRepository(self._cursor)
+        self.reporting = Reporting(self._cursor)
         return self
 
     def commit(self) -> None:

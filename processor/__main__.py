@@ -1,17 +1,21 @@
-"""Command line: `python -m processor worker | local | sweep | dlq ... | admin ...`."""
+"""Command line: `python -m processor worker | local | sweep | dlq ... | admin ...`.
+
+`admin` is the on-call toolbox (order, stuck, outbox, notifications, dlq, emails); every admin
+command accepts `--json` for scripts and `--stack NAME` to target a deployed Pulumi stack.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
 import sys
+from uuid import UUID
 
 from processor.config import settings
+from processor.observability import configure_logging
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m processor", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -28,25 +32,41 @@ def main(argv: list[str] | None = None) -> int:
     local.add_argument("--services-only", action="store_true")
 
     commands.add_parser("sweep", help="republish unsent outbox records once")
-
-    dlq = commands.add_parser("dlq", help="inspect and redrive dead-lettered messages")
-    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
-    dlq_commands.add_parser("list")
-    show = dlq_commands.add_parser("show")
-    show.add_argument("message_id")
-    again = dlq_commands.add_parser("redrive")
-    again.add_argument("message_ids", nargs="*", help="default: all")
+    _add_dlq_commands(commands.add_parser("dlq", help="inspect and redrive the DLQ"))
 
     admin = commands.add_parser("admin", help="operator tools")
+    admin.add_argument("--json", action="store_true", help="machine-readable output")
+    admin.add_argument("--stack", help="read endpoints from `pulumi stack output` of STACK")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    order = admin_commands.add_parser("order", help="an order with history, payment, outbox")
+    order.add_argument("order_id", type=UUID)
+    stuck = admin_commands.add_parser("stuck", help="orders not final after a while")
+    stuck.add_argument("--older-than-seconds", type=float, default=300)
+    outbox = admin_commands.add_parser("outbox", help="unsent outbox records; --replay sends")
+    outbox.add_argument("--replay", action="store_true")
+    notes = admin_commands.add_parser("notifications", help="latest notifications")
+    notes.add_argument("--limit", type=int, default=20)
+    notes.add_argument("--follow", action="store_true")
+    _add_dlq_commands(admin_commands.add_parser("dlq", help="inspect and redrive the DLQ"))
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
         "--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5050")
     )
+    return parser
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
 
+def _add_dlq_commands(parser: argparse.ArgumentParser) -> None:
+    dlq_commands = parser.add_subparsers(dest="dlq_command", required=True)
+    dlq_commands.add_parser("list")
+    show = dlq_commands.add_parser("show")
+    show.add_argument("message_id")
+    redrive = dlq_commands.add_parser("redrive")
+    redrive.add_argument("message_ids", nargs="*", help="default: all")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
     if args.command == "worker":
         from processor.worker import WorkerOptions, run_worker
 
@@ -64,55 +84,78 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(args.port, args.services_only)
     if args.command == "sweep":
+        from processor.admin import emit
         from processor.outbox import sweep
 
         result = sweep()
-        print(json.dumps({"sent": result.sent, "failed": result.failed}))
+        emit({"sent": result.sent, "failed": result.failed}, as_json=True)
         return 0
     if args.command == "dlq":
-        return _dlq(args)
-    if args.command == "admin" and args.admin_command == "emails":
+        return _dlq(args, as_json=False)
+    return _admin(args)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from processor import admin
+
+    if args.stack:
+        admin.load_stack_environment(args.stack)
+        settings.cache_clear()
+    command = args.admin_command
+    if command == "order":
+        admin.emit(admin.show_order(args.order_id), args.json)
+    elif command == "stuck":
+        found = admin.stuck_orders(args.older_than_seconds)
+        admin.emit(found, args.json)
+        return 1 if found else 0
+    elif command == "outbox":
+        admin.emit(
+            admin.replay_outbox(not args.json) if args.replay else admin.outbox_status(), args.json
+        )
+    elif command == "notifications":
+        if args.json:
+            admin.emit(admin.notifications(args.limit), True)
+        else:
+            admin.tail_notifications(args.limit, args.follow)
+    elif command == "dlq":
+        return _dlq(args, args.json)
+    elif command == "emails":
         from processor.local import sent_emails
 
-        for email in sent_emails(args.endpoint):
-            print(json.dumps(email, indent=2))
-        return 0
-    return 2
+        admin.emit(sent_emails(args.endpoint), args.json)
+    return 0
 
 
-def _dlq(args: argparse.Namespace) -> int:
+def _dlq(args: argparse.Namespace, as_json: bool) -> int:
     from processor import dlq
+    from processor.admin import emit
 
     config = settings()
     if not config.dlq_url or not config.queue_url:
-        print("set ORDER_QUEUE_URL and ORDER_DLQ_URL", file=sys.stderr)
+        print("set ORDER_QUEUE_URL and ORDER_DLQ_URL (or use --stack)", file=sys.stderr)
         return 2
     if args.dlq_command == "redrive":
         moved = dlq.redrive(config.dlq_url, config.queue_url, set(args.message_ids) or None)
-        print(f"redrove {moved} message(s)")
+        emit({"redriven": moved}, as_json)
         return 0
-    letters = dlq.peek(config.dlq_url)
+    letters = [
+        {
+            "message_id": d.message_id,
+            "reason": d.reason,
+            "receive_count": d.receive_count,
+            "body": d.body,
+        }
+        for d in dlq.peek(config.dlq_url)
+    ]
     if args.dlq_command == "list":
-        for letter in letters:
-            print(f"{letter.message_id}  receives={letter.receive_count}  {letter.reason}")
-        print(f"{len(letters)} message(s)")
+        emit(letters, as_json)
         return 0
-    for letter in letters:
-        if letter.message_id == args.message_id:
-            print(
-                json.dumps(
-                    {
-                        "message_id": letter.message_id,
-                        "reason": letter.reason,
-                        "receive_count": letter.receive_count,
-                        "body": letter.body,
-                    },
-                    indent=2,
-                )
-            )
-            return 0
-    print(f"no message {args.message_id} in the DLQ", file=sys.stderr)
-    return 1
+    chosen = [letter for letter in letters if letter["message_id"] == args.message_id]
+    if not chosen:
+        print(f"no message {args.message_id} in the DLQ", file=sys.stderr)
+        return 1
+    emit(chosen[0], as_json)
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from processor.aws import client
 from processor.config import settings
+from processor.observability import emit_metric, log_context
 from processor.services import UnknownOrder, process_order
 
 log = logging.getLogger(__name__)
@@ -63,29 +64,35 @@ class BatchOutcome:
     not_started: list[QueueMessage] = field(default_factory=list)
 
 
-def parse_order_message(body: str) -> UUID:
+def parse_order_message(body: str) -> tuple[UUID, str | None]:
+    """The order id and the correlation id that followed it from the API request."""
     if len(body.encode()) > MAX_MESSAGE_BYTES:
         raise PoisonMessage(f"message larger than {MAX_MESSAGE_BYTES} bytes")
     try:
         payload = json.loads(body)
-        return UUID(payload["order_id"])
+        correlation = payload.get("correlation_id")
+        return UUID(payload["order_id"]), correlation if isinstance(correlation, str) else None
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise PoisonMessage(f"not an order message: {error.__class__.__name__}") from None
 
 
 def handle_message(message: QueueMessage) -> bool:
     """Process one message; True when it may be deleted from the queue."""
-    try:
-        order_id = parse_order_message(message.body)
-        status = process_order(order_id)
-        log.info("order %s reached %s", order_id, status)
-        return True
-    except (PoisonMessage, UnknownOrder) as error:
-        return dead_letter(message, str(error))
-    except Exception:
-        log.exception("message %s failed; it will be retried", message.message_id)
-        _back_off(message)
-        return False
+    with log_context(message_id=message.message_id, receive_count=message.receive_count):
+        try:
+            order_id, correlation = parse_order_message(message.body)
+            with log_context(order_id=str(order_id), correlation_id=correlation):
+                status = process_order(order_id)
+                log.info("order reached %s", status)
+                emit_metric("OrdersProcessed", final_status=status.value)
+            return True
+        except (PoisonMessage, UnknownOrder) as error:
+            return dead_letter(message, str(error))
+        except Exception:
+            log.exception("message failed; it will be retried")
+            emit_metric("ProcessingFailures")
+            _back_off(message)
+            return False
 
 
 def handle_batch(
@@ -127,6 +134,7 @@ def dead_letter(message: QueueMessage, reason: str) -> bool:
         log.exception("could not dead-letter message %s", message.message_id)
         return False
     log.warning("message %s sent to the DLQ: %s", message.message_id, reason)
+    emit_metric("DeadLettered")
     return True
 
 

@@ -18,24 +18,34 @@ class DeadLetter:
 
 
 def peek(dlq_url: str, max_messages: int = 100) -> list[DeadLetter]:
-    """Read DLQ messages without consuming them (they reappear after a 1 s visibility)."""
+    """Read DLQ messages without consuming them: received, then made visible again at once."""
     found: dict[str, DeadLetter] = {}
     sqs = client("sqs")
-    while len(found) < max_messages:
-        response = sqs.receive_message(
-            QueueUrl=dlq_url,
-            MaxNumberOfMessages=min(10, max_messages - len(found)),
-            VisibilityTimeout=1,
-            WaitTimeSeconds=0,
-            AttributeNames=["ApproximateReceiveCount"],
-            MessageAttributeNames=["All"],
-        )
-        messages = response.get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in found]
-        if not fresh:
-            break
-        for message in fresh:
-            found[message["MessageId"]] = _dead_letter(message)
+    try:
+        while len(found) < max_messages:
+            response = sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=min(10, max_messages - len(found)),
+                VisibilityTimeout=30,
+                WaitTimeSeconds=0,
+                AttributeNames=["ApproximateReceiveCount"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                found[message["MessageId"]] = _dead_letter(message)
+    finally:
+        handles = [letter.receipt_handle for letter in found.values()]
+        for start in range(0, len(handles), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for n, h in enumerate(handles[start : start + 10])
+                ],
+            )
     return list(found.values())
 
 

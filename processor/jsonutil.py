@@ -36,6 +36,8 @@ def _write(value: Any, out: list[str]) -> None:
         out.append(_encode_str(value))
     elif isinstance(value, int):
         out.append(str(value))
+    elif isinstance(value, float):
+        out.append(json.dumps(value, allow_nan=False))  # durations, never money
     elif isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError("cannot encode a non-finite Decimal")

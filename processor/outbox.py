@@ -18,6 +18,7 @@ from processor.aws import client
 from processor.config import Settings, settings
 from processor.jsonutil import dumps
 from processor.notifications import notify
+from processor.observability import emit_metric
 from processor.views import order_view
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,10 @@ def sweep(config: Settings | None = None, max_batches: int = 50) -> RelayResult:
             break
     with UnitOfWork() as uow:
         uow.outbox.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
+        unsent, oldest_seconds = uow.reporting.outbox_lag()
         uow.commit()
+    emit_metric("OutboxUnsent", unsent)
+    emit_metric("OutboxLag", oldest_seconds, "Seconds")
     return RelayResult(sent, failed)
 
 

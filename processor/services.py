@@ -18,6 +18,7 @@ from processor.config import Settings, settings
 from processor.domain import CANCELLABLE_STATUSES, Status, check_transition, is_final
 from processor.errors import IdempotencyKeyReused, InvalidOrderState, OrderNotFound
 from processor.jsonutil import dumps, loads
+from processor.observability import correlation_id, emit_metric, log_context
 from processor.pagination import decode_cursor, encode_cursor
 from processor.payments import (
     ChargeResult,
@@ -90,8 +91,12 @@ def create_order(
                         "this Idempotency-Key was used with a different request body"
                     )
                 return loads(earlier.response_body), True
-        outbox_ids = uow.orders.add(order, items, {"order_id": str(order_id)})
+        message = {"order_id": str(order_id), "correlation_id": correlation_id()}
+        outbox_ids = uow.orders.add(order, items, message)
         uow.commit()
+    with log_context(order_id=str(order_id)):
+        log.info("order created", extra={"total_amount": str(order.total_amount)})
+    emit_metric("OrdersCreated")
     outbox.publish_quietly(ids=outbox_ids, kind="order")
     return view, False
 
@@ -191,7 +196,11 @@ def process_order(order_id: UUID) -> Status:
     status = Status(current)
     try:
         while not is_final(status):
-            status = STEPS[status](order_id, config)
+            started = time.monotonic()
+            previous, status = status, STEPS[status](order_id, config)
+            elapsed_ms = (time.monotonic() - started) * 1000
+            log.info("step %s -> %s", previous, status, extra={"duration_ms": round(elapsed_ms)})
+            emit_metric("StepLatency", elapsed_ms, "Milliseconds", step=previous.value)
     finally:
         outbox.publish_quietly(order_id=order_id, kind="notification")
     return status
@@ -249,6 +258,8 @@ def _charge(order_id: UUID, config: Settings) -> Status:
             saved = uow.orders.get_status(order_id)
             return Status(saved) if saved else Status.PROCESSING
         uow.commit()
+    if not result.approved:
+        emit_metric("PaymentDeclines")
     return target
 
 

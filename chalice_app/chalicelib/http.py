@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -111,6 +112,15 @@ def validate(model: type[Model], data: dict[str, Any]) -> Model:
             for problem in error.errors(include_url=False)
         ]
         raise errors.ValidationFailed("request validation failed", details) from None
+
+
+def correlation_id_for(request: Request) -> str:
+    """The caller's `X-Correlation-Id` if sane, else API Gateway's request id, else a new one."""
+    given = request.headers.get("x-correlation-id", "")
+    if 1 <= len(given) <= 100 and given.isprintable():
+        return given
+    request_id = (request.context or {}).get("requestId")
+    return str(request_id) if request_id else str(uuid.uuid4())
 
 
 def idempotency_key(request: Request) -> str | None:
