@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import threading
 import time
 from urllib.parse import quote
@@ -70,7 +71,13 @@ def _connect() -> psycopg2.extensions.connection:
 
 
 def _healthy(conn: psycopg2.extensions.connection, idle_for: float) -> bool:
+    """Cheap check first, without a round trip: an idle connection's socket has nothing to
+    read unless the server closed the session (restart, failover, idle kill). A real ping
+    only after a quiet spell, for connections that died silently."""
     if conn.closed:
+        return False
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
         return False
     if idle_for < IDLE_PING_SECONDS:
         return True

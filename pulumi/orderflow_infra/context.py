@@ -1,0 +1,51 @@
+"""Shared wiring every module needs: the validated config and one explicit AWS provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from orderflow_infra.config import OrderflowConfig
+
+
+@dataclass(frozen=True)
+class Context:
+    """Config plus the provider; an explicit provider makes `region` config the only source."""
+
+    cfg: OrderflowConfig
+    provider: aws.Provider
+
+    @classmethod
+    def create(cls, cfg: OrderflowConfig) -> Context:
+        """Build the provider with default tags so every resource is attributable."""
+        provider = aws.Provider(
+            "aws",
+            region=cfg.region,
+            default_tags=aws.ProviderDefaultTagsArgs(
+                tags={"Project": cfg.project_name, "Environment": cfg.environment}
+            ),
+        )
+        return cls(cfg=cfg, provider=provider)
+
+    def name(self, suffix: str) -> str:
+        """Physical name `<project>-<env>-<suffix>`."""
+        return f"{self.cfg.prefix}-{suffix}"
+
+    def opts(
+        self,
+        depends_on: Sequence[pulumi.Resource] = (),
+        ignore_changes: Sequence[str] = (),
+    ) -> pulumi.ResourceOptions:
+        """Resource options that pin the explicit provider."""
+        return pulumi.ResourceOptions(
+            provider=self.provider,
+            depends_on=list(depends_on),
+            ignore_changes=list(ignore_changes) or None,
+        )
+
+    def invoke_opts(self) -> pulumi.InvokeOptions:
+        """Invoke options for data sources, on the same provider and region."""
+        return pulumi.InvokeOptions(provider=self.provider)

@@ -1,0 +1,122 @@
+"""Private VPC across two AZs, reaching AWS services through VPC endpoints instead of a NAT."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from orderflow_infra.context import Context
+
+VPC_CIDR = "10.40.0.0/16"
+SUBNET_CIDRS = ("10.40.1.0/24", "10.40.2.0/24")
+POSTGRES_PORT = 5432
+HTTPS_PORT = 443
+# Interface endpoints every consumer needs (SES API is `email`, not `email-smtp`).
+BASE_ENDPOINTS = ("sqs", "sns", "email", "secretsmanager")
+# Extra interface endpoints a Fargate task needs to pull its image and ship logs.
+FARGATE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs")
+
+
+@dataclass(frozen=True)
+class Network:
+    """What other modules attach to: subnets and the security groups that gate traffic."""
+
+    vpc: aws.ec2.Vpc
+    subnet_ids: list[pulumi.Output[str]]
+    app_sg: aws.ec2.SecurityGroup
+    db_sg: aws.ec2.SecurityGroup
+    endpoints: list[aws.ec2.VpcEndpoint]
+
+
+def _ingress(ctx: Context, name: str, sg: aws.ec2.SecurityGroup, port: int,
+             source: aws.ec2.SecurityGroup, description: str) -> None:
+    aws.vpc.SecurityGroupIngressRule(
+        name, security_group_id=sg.id, referenced_security_group_id=source.id,
+        ip_protocol="tcp", from_port=port, to_port=port, description=description,
+        opts=ctx.opts(),
+    )
+
+
+def _egress(ctx: Context, name: str, sg: aws.ec2.SecurityGroup, port: int, description: str,
+            *, target: aws.ec2.SecurityGroup | None = None,
+            prefix_list_id: pulumi.Input[str] | None = None) -> None:
+    aws.vpc.SecurityGroupEgressRule(
+        name, security_group_id=sg.id, ip_protocol="tcp", from_port=port, to_port=port,
+        referenced_security_group_id=target.id if target else None,
+        prefix_list_id=prefix_list_id, description=description, opts=ctx.opts(),
+    )
+
+
+def _security_group(ctx: Context, name: str, vpc: aws.ec2.Vpc, description: str
+                    ) -> aws.ec2.SecurityGroup:
+    # No inline rules: the provider then also removes AWS's default allow-all egress.
+    return aws.ec2.SecurityGroup(
+        name, name=ctx.name(name), vpc_id=vpc.id, description=description,
+        tags={"Name": ctx.name(name)}, opts=ctx.opts(),
+    )
+
+
+def create_network(ctx: Context) -> Network:
+    """VPC, private subnets, security groups and endpoints for the selected processor mode."""
+    cfg = ctx.cfg
+    zones = aws.get_availability_zones(state="available", opts=ctx.invoke_opts()).names[:2]
+    vpc = aws.ec2.Vpc(
+        "vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
+        tags={"Name": ctx.name("vpc")}, opts=ctx.opts(),
+    )
+    route_table = aws.ec2.RouteTable(
+        "private-rt", vpc_id=vpc.id, tags={"Name": ctx.name("private")}, opts=ctx.opts()
+    )
+    subnets = []
+    for index, (zone, cidr) in enumerate(zip(zones, SUBNET_CIDRS, strict=True)):
+        subnet = aws.ec2.Subnet(
+            f"private-{index}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=zone,
+            map_public_ip_on_launch=False, tags={"Name": ctx.name(f"private-{zone}")},
+            opts=ctx.opts(),
+        )
+        aws.ec2.RouteTableAssociation(
+            f"private-{index}-rt", subnet_id=subnet.id, route_table_id=route_table.id,
+            opts=ctx.opts(),
+        )
+        subnets.append(subnet)
+    subnet_ids = [s.id for s in subnets]
+
+    app_sg = _security_group(ctx, "app-sg", vpc, "Lambda functions and Fargate tasks")
+    db_sg = _security_group(ctx, "db-sg", vpc, "PostgreSQL, reachable from the app only")
+    endpoint_sg = _security_group(ctx, "endpoint-sg", vpc, "VPC interface endpoints")
+    _ingress(ctx, "endpoint-https-from-app", endpoint_sg, HTTPS_PORT, app_sg,
+             "HTTPS from the app to AWS APIs")
+    _egress(ctx, "app-https-to-endpoints", app_sg, HTTPS_PORT, "AWS APIs via endpoints",
+            target=endpoint_sg)
+
+    endpoints = [
+        aws.ec2.VpcEndpoint(
+            f"vpce-{service.replace('.', '-')}", vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{cfg.region}.{service}",
+            vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=subnet_ids,
+            security_group_ids=[endpoint_sg.id], tags={"Name": ctx.name(service)},
+            opts=ctx.opts(),
+        )
+        for service in BASE_ENDPOINTS + (FARGATE_ENDPOINTS if cfg.processor == "fargate" else ())
+    ]
+    if cfg.processor == "fargate":
+        # ECR serves image layers from S3; a gateway endpoint is free and needs a route table.
+        s3 = aws.ec2.VpcEndpoint(
+            "vpce-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{cfg.region}.s3",
+            vpc_endpoint_type="Gateway", route_table_ids=[route_table.id],
+            tags={"Name": ctx.name("s3")}, opts=ctx.opts(),
+        )
+        _egress(ctx, "app-https-to-s3", app_sg, HTTPS_PORT, "ECR image layers from S3",
+                prefix_list_id=s3.prefix_list_id)
+        endpoints.append(s3)
+    return Network(vpc=vpc, subnet_ids=subnet_ids, app_sg=app_sg, db_sg=db_sg,
+                   endpoints=endpoints)
+
+
+def allow_postgres(ctx: Context, name: str, client: aws.ec2.SecurityGroup,
+                   server: aws.ec2.SecurityGroup) -> None:
+    """Open 5432 from exactly one security group to another (both directions' rules)."""
+    _ingress(ctx, f"{name}-in", server, POSTGRES_PORT, client, "PostgreSQL")
+    _egress(ctx, f"{name}-out", client, POSTGRES_PORT, "PostgreSQL", target=server)

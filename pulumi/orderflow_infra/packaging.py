@@ -1,0 +1,155 @@
+"""Find (or build) the `chalice package` artifact and turn its SAM template into inputs.
+
+The deployed code is exactly what `make package` produced: `deployment.zip` plus chalice's
+default SAM template `sam.json`, from which the handlers, runtime, schedule and REST API
+swagger are read so the infrastructure follows the app instead of restating it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_ARTIFACT_DIR = "build/package"
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch"})
+API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+
+
+class ArtifactError(pulumi.RunError):
+    """The chalice artifact is missing or does not match the contract with chalice_app/."""
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """Handler strings in the zip; the names are the contract with chalice_app/app.py."""
+
+    api: str = "app.app"
+    process_orders: str = "app.process_orders"
+    sweep_outbox: str = "app.sweep_outbox"
+    migrate: str = "app.migrate"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.api, self.process_orders, self.sweep_outbox, self.migrate)
+
+
+HANDLERS = Handlers()
+
+
+@dataclass(frozen=True)
+class ChaliceArtifact:
+    """A loaded artifact: zip path, content hash and the parsed SAM template."""
+
+    zip_path: Path
+    sha256: str
+    template: dict[str, Any]
+
+    def function(self, handler: str) -> dict[str, Any]:
+        """SAM properties of the function whose Handler is `handler`."""
+        for resource in self.template["Resources"].values():
+            props = resource.get("Properties", {})
+            if resource.get("Type") == "AWS::Serverless::Function" and \
+                    props.get("Handler") == handler:
+                return dict(props)
+        raise ArtifactError(f"{self.zip_path.parent / 'sam.json'} has no function with "
+                            f"handler {handler!r}")
+
+    def runtime(self, handler: str) -> str:
+        return str(self.function(handler)["Runtime"])
+
+    def schedule(self, handler: str) -> str:
+        """The schedule expression chalice generated from `@app.schedule`."""
+        events = self.function(handler).get("Events", {})
+        for event in events.values():
+            if event.get("Type") == "Schedule":
+                return str(event["Properties"]["Schedule"])
+        raise ArtifactError(f"{handler} has no @app.schedule event in sam.json")
+
+    @property
+    def swagger(self) -> dict[str, Any]:
+        """The REST API definition chalice generated (still with CloudFormation references)."""
+        try:
+            body = self.template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+        except KeyError:
+            raise ArtifactError("sam.json has no Resources.RestAPI.Properties.DefinitionBody; "
+                                "chalice_app/app.py must define routes") from None
+        return dict(body)
+
+
+def load_artifact(directory: Path) -> ChaliceArtifact:
+    """Load and check an artifact directory; every handler in the contract must be present."""
+    zip_path, sam_path = directory / "deployment.zip", directory / "sam.json"
+    for path in (zip_path, sam_path):
+        if not path.is_file():
+            raise ArtifactError(f"{path} not found; run `make package` first")
+    with zipfile.ZipFile(zip_path) as archive:
+        if "app.py" not in archive.namelist():
+            raise ArtifactError(f"{zip_path} has no app.py at its root; is it a chalice package?")
+    artifact = ChaliceArtifact(
+        zip_path=zip_path,
+        sha256=hashlib.sha256(zip_path.read_bytes()).hexdigest(),
+        template=json.loads(sam_path.read_text()),
+    )
+    for handler in HANDLERS.all():
+        artifact.function(handler)
+    return artifact
+
+
+def locate_artifact(artifact_dir: str) -> ChaliceArtifact:
+    """Load the artifact; build it with `make package` if the default location is empty.
+
+    A non-default directory is never built: it is an explicit choice (tests use a fake one).
+    """
+    directory = Path(artifact_dir)
+    if not directory.is_absolute():
+        directory = REPO_ROOT / directory
+    if artifact_dir == DEFAULT_ARTIFACT_DIR and not (directory / "deployment.zip").is_file():
+        make = shutil.which("make")
+        if make is None:
+            raise ArtifactError(f"{directory} is empty and `make` is not installed; build the "
+                                "artifact with `make package` on a machine that has it")
+        pulumi.log.info(f"{directory} is empty; running `make package`")
+        # Fixed argv, no shell and no user input.
+        result = subprocess.run([make, "-C", str(REPO_ROOT), "package"], check=False)  # noqa: S603
+        if result.returncode != 0:
+            raise ArtifactError(f"`make package` failed (exit {result.returncode}); run it "
+                                "in the repository root and fix the error, then retry")
+    return load_artifact(directory)
+
+
+def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool
+                   ) -> dict[str, Any]:
+    """Chalice's swagger with the API Lambda's invoke ARN and, if asked, API-key security.
+
+    Chalice's SAM swagger points every integration at `${APIHandler.Arn}` via `Fn::Sub`; any
+    other uri means the template changed shape, so fail rather than deploy a broken API.
+    CORS preflight (`mock` integrations) stays keyless so browsers can ask first.
+    """
+    body = copy.deepcopy(swagger)
+    for path, item in body.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            integration = operation.get("x-amazon-apigateway-integration", {})
+            if integration.get("type") == "mock":
+                continue
+            uri = integration.get("uri")
+            if not (isinstance(uri, dict) and "${APIHandler.Arn}" in str(uri.get("Fn::Sub"))):
+                raise ArtifactError(f"{method.upper()} {path}: unexpected integration uri "
+                                    f"{uri!r} in chalice swagger")
+            integration["uri"] = invoke_arn
+            if api_key_required and {"api_key": []} not in operation.get("security", []):
+                operation.setdefault("security", []).append({"api_key": []})
+    if api_key_required:
+        body.setdefault("securityDefinitions", {})["api_key"] = API_KEY_SCHEME
+        body["x-amazon-apigateway-api-key-source"] = "HEADER"
+    return body

@@ -1,0 +1,1 @@
+"""Pulumi program tests (mocks; no AWS, no CLI)."""

@@ -1,0 +1,226 @@
+"""Pulumi mocks and a fake chalice artifact, so the stack builds in-process in under a second.
+
+`deploy()` resets Pulumi's process-global runtime state, runs the whole program under fresh
+mocks and returns plain recorded data, so assertions on it cannot pass by being un-awaited.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from chalice import Chalice, Rate
+from chalice.deploy.swagger import CFNSwaggerGenerator
+
+from orderflow_infra import stack
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+FAKE_API_KEY_VALUE = "fake-api-key-value-never-exported"
+FARGATE_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orderflow-test-processor:v1"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One resource as the engine would see it: type token, name, inputs (camelCase)."""
+
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    provider: str | None
+
+
+def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs the provider would compute and the program reads back."""
+    physical = inputs.get("name") or name
+    arn = f"arn:aws:{typ.split(':')[1].split('/')[0]}:{REGION}:{ACCOUNT}:{physical}"
+    by_type: dict[str, dict[str, Any]] = {
+        "aws:sqs/queue:Queue": {
+            "arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{physical}",
+            "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}",
+        },
+        "aws:lambda/function:Function": {
+            "arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}",
+            "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}/invocations",
+        },
+        "aws:cloudwatch/logGroup:LogGroup": {
+            "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}",
+        },
+        "aws:rds/instance:Instance": {
+            "address": f"{physical}.abc.{REGION}.rds.amazonaws.com",
+            "endpoint": f"{physical}.abc.{REGION}.rds.amazonaws.com:5432",
+            "masterUserSecrets": [
+                {
+                    "secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-1-Ab",
+                    "secretStatus": "active",
+                    "kmsKeyId": "aws/secretsmanager",
+                }
+            ],
+        },
+        "aws:rds/proxy:Proxy": {"endpoint": f"{physical}.proxy-abc.{REGION}.rds.amazonaws.com"},
+        "aws:apigateway/restApi:RestApi": {
+            "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{name}-id",
+            "rootResourceId": "root",
+        },
+        "aws:apigateway/stage:Stage": {
+            "invokeUrl": f"https://{inputs.get('restApi')}.execute-api.{REGION}.amazonaws.com/"
+            f"{inputs.get('stageName')}",
+        },
+        "aws:apigateway/apiKey:ApiKey": {"value": FAKE_API_KEY_VALUE},
+        "aws:ecr/repository:Repository": {
+            "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{physical}",
+        },
+        "aws:ec2/vpcEndpoint:VpcEndpoint": {"prefixListId": "pl-s3"},
+    }
+    return {"arn": arn, **by_type.get(typ, {})}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every registration; answers the one data source the program calls."""
+
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = {**_computed(args.typ, args.name, args.inputs), **args.inputs}
+        self.resources.append(
+            Recorded(args.typ, args.name, dict(args.inputs), state, args.provider)
+        )
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        # A bare dict: the SDK's mock monitor cannot iterate a `None` failures list.
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ZONES, "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"]}
+        raise NotImplementedError(f"unexpected invoke {args.token}")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A finished mock deployment: recorded resources and resolved stack outputs."""
+
+    config: dict[str, str]
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def named(self, name: str, typ: str | None = None) -> Recorded:
+        (match,) = [r for r in self.resources if r.name == name and (typ is None or r.typ == typ)]
+        return match
+
+
+def use_mocks(config: dict[str, str]) -> RecordingMocks:
+    """Reset Pulumi's process-global runtime, then install fresh mocks and config."""
+    pulumi.runtime.settings.ROOT.set(None)  # else set_mocks keeps the previous root Stack
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="orderflow", stack="test", preview=False)
+    pulumi.runtime.set_all_config({f"orderflow:{k}": v for k, v in config.items()})
+    return mocks
+
+
+def deploy(config: dict[str, str]) -> Deployment:
+    """Run the program (`stack.main`, which exports) and collect what it registered."""
+    mocks = use_mocks(config)
+    captured: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[None]:
+        stack.main()
+        root = pulumi.runtime.settings.get_root_resource()
+        assert isinstance(root, pulumi.runtime.stack.Stack)
+        return pulumi.Output.from_input(root.outputs).apply(captured.update)
+
+    run()
+    return Deployment(config=config, resources=mocks.resources, outputs=captured)
+
+
+def chalice_test_app() -> Chalice:
+    """Same shape as chalice_app/app.py: routes plus the three event/plain handlers."""
+    app = Chalice(app_name="orderflow")
+
+    @app.route("/orders", methods=["POST"])
+    def create_order() -> dict[str, str]:
+        return {}
+
+    @app.route("/orders/{order_id}", methods=["GET"], cors=True)
+    def get_order(order_id: str) -> dict[str, str]:
+        return {}
+
+    @app.on_sqs_message(queue="orderflow-orders", batch_size=10)
+    def process_orders(event: Any) -> dict[str, list[str]]:
+        return {"batchItemFailures": []}
+
+    @app.schedule(Rate(1, unit=Rate.MINUTES))
+    def sweep_outbox(event: Any) -> None:
+        return None
+
+    @app.lambda_function()
+    def migrate(event: Any, context: Any) -> dict[str, str]:
+        return {}
+
+    return app
+
+
+def _function(handler: str, events: dict[str, Any] | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "Runtime": "python3.11",
+        "Handler": handler,
+        "CodeUri": "./deployment.zip",
+        "Timeout": 60,
+        "MemorySize": 128,
+        "Architectures": ["x86_64"],
+        "Role": {"Fn::GetAtt": ["DefaultRole", "Arn"]},
+    }
+    if events:
+        props["Events"] = events
+    return {"Type": "AWS::Serverless::Function", "Properties": props}
+
+
+def write_fake_artifact(directory: Path) -> None:
+    """deployment.zip + sam.json in chalice's SAM layout; the swagger is chalice's own."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(directory / "deployment.zip", "w") as archive:
+        archive.writestr("app.py", "app = None\n")
+    sam = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Resources": {
+            "APIHandler": _function("app.app"),
+            "ProcessOrders": _function(
+                "app.process_orders",
+                {
+                    "ProcessOrdersSqsEventSource": {
+                        "Type": "SQS",
+                        "Properties": {"Queue": "orderflow-orders", "BatchSize": 10},
+                    }
+                },
+            ),
+            "SweepOutbox": _function(
+                "app.sweep_outbox",
+                {
+                    "SweepOutboxEvent": {
+                        "Type": "Schedule",
+                        "Properties": {"Schedule": "rate(1 minute)"},
+                    }
+                },
+            ),
+            "Migrate": _function("app.migrate"),
+            "RestAPI": {
+                "Type": "AWS::Serverless::Api",
+                "Properties": {
+                    "StageName": "api",
+                    "DefinitionBody": CFNSwaggerGenerator().generate_swagger(chalice_test_app()),
+                },
+            },
+        },
+    }
+    (directory / "sam.json").write_text(json.dumps(sam, indent=2))

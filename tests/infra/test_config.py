@@ -1,0 +1,60 @@
+"""Invalid configuration stops the program with a message naming the key."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from orderflow_infra.config import ConfigError, OrderflowConfig, load_config
+from tests.infra.harness import FARGATE_IMAGE, deploy, use_mocks
+
+
+def _load(config: dict[str, str]) -> OrderflowConfig:
+    use_mocks(config)
+    return load_config(pulumi.Config("orderflow"))
+
+
+def test_defaults_match_the_documented_ones(base_config: dict[str, str]) -> None:
+    cfg = _load(base_config)
+    assert (cfg.processor, cfg.dlq_max_receive_count, cfg.api_key_required,
+            cfg.rds_proxy_enabled, cfg.tracing_enabled) == ("lambda", 5, True, False, False)
+    assert cfg.queue_visibility_timeout_seconds == 6 * cfg.lambda_timeout_seconds
+
+
+def test_unknown_processor_stops_the_whole_program_naming_the_key(
+        base_config: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=r"orderflow:processor: expected one of lambda, "
+                                          r"fargate \(got 'foo'\)"):
+        deploy({**base_config, "processor": "foo"})
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("sender_email", "", "orderflow:sender_email: required"),
+    ("sender_email", "not-an-email", "orderflow:sender_email: expected an email"),
+    ("processor_image", "", "orderflow:processor_image: required when processor is fargate"),
+    ("db_engine_version", "15", "orderflow:db_engine_version: PostgreSQL 16 or newer"),
+    ("db_multi_az", "yes", "orderflow:db_multi_az: expected true or false"),
+    ("lambda_timeout_seconds", "901", "orderflow:lambda_timeout_seconds: expected an integer"),
+    ("sqs_max_concurrency", "1", "orderflow:sqs_max_concurrency: expected an integer between 2"),
+    ("log_retention_days", "10", "orderflow:log_retention_days: expected one of"),
+    ("ecs_memory_mb", "4096", "orderflow:ecs_memory_mb: with ecs_cpu=256"),
+    ("ecs_desired_count", "9", "orderflow:ecs_desired_count: expected ecs_min_count"),
+    ("environment", "Prod", "orderflow:environment: expected lowercase"),
+    ("processor_image", "docker.io/library/python:3.11",
+     "orderflow:processor_image: expected an ECR image URI in eu-west-1"),
+    ("app_env", '{"DB_HOST": "x"}', "orderflow:app_env: DB_HOST is set by the stack"),
+])
+def test_invalid_values_are_rejected_naming_the_key(
+        base_config: dict[str, str], key: str, value: str, message: str) -> None:
+    config = {**base_config, "processor": "fargate", "processor_image": FARGATE_IMAGE,
+              key: value}
+    if key == "sender_email" and not value:
+        del config["sender_email"]
+    with pytest.raises(ConfigError, match=message):
+        _load(config)
+
+
+def test_extra_app_environment_reaches_the_functions(base_config: dict[str, str]) -> None:
+    stack = deploy({**base_config, "app_env": '{"PAYMENT_DECLINE_RATE": 0.1}'})
+    for fn in stack.of_type("aws:lambda/function:Function"):
+        assert fn.inputs["environment"]["variables"]["PAYMENT_DECLINE_RATE"] == "0.1"

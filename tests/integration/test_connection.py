@@ -1,0 +1,49 @@
+"""Lambda-style connection handling: one per container (thread), reused, re-opened."""
+
+from __future__ import annotations
+
+import threading
+
+from db.connection import get_connection
+from db.uow import UnitOfWork
+from tests.helpers import count
+
+
+def _backend_pid() -> int:
+    with UnitOfWork() as uow:
+        uow._cursor.execute("SELECT pg_backend_pid()")
+        return uow._cursor.fetchone()[0]
+
+
+def test_the_connection_is_reused_across_units_of_work(db):
+    assert _backend_pid() == _backend_pid()
+
+
+def test_a_connection_killed_by_the_server_is_replaced_transparently(db):
+    pid = _backend_pid()
+    with db.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with UnitOfWork() as uow:
+        uow._cursor.execute("SELECT 1")
+        assert uow._cursor.fetchone() == (1,)
+    assert _backend_pid() != pid
+
+
+def test_each_thread_has_exactly_one_connection(db, database_url):
+    pids: list[int] = []
+    barrier = threading.Barrier(5)
+
+    def container() -> None:
+        barrier.wait()
+        for _ in range(3):
+            pids.append(_backend_pid())
+        get_connection().close()
+
+    threads = [threading.Thread(target=container) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pids) == 15
+    assert len(set(pids)) == 5
+    assert count(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", pids) == 0
