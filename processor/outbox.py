@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from uuid import UUID
 
 from db.repository import OutboxRecord
@@ -48,18 +49,14 @@ def publish(
         sent: list[int] = []
         failed = 0
         orders = [r for r in records if r.kind == "order"]
-        for record_id, error in _send_orders(config, orders):
-            if error is None:
-                sent.append(record_id)
-            else:
-                failed += 1
-                uow.outbox.mark_failed(record_id, error)
         notes = [r for r in records if r.kind == "notification"]
-        for record_id, error in _send_notifications(uow, config, notes):
+        outcomes = chain(_send_orders(config, orders), _send_notifications(uow, config, notes))
+        for record_id, error in outcomes:
             if error is None:
                 sent.append(record_id)
             else:
                 failed += 1
+                log.warning("outbox record %s not sent (will retry): %s", record_id, error)
                 uow.outbox.mark_failed(record_id, error)
         uow.outbox.mark_published(sent)
         uow.commit()

@@ -36,7 +36,7 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 RESERVED_ENV = frozenset(
     {"ORDER_QUEUE_URL", "ORDER_DLQ_URL", "NOTIFICATION_TOPIC_ARN", "SENDER_EMAIL", "DB_SECRET_ARN",
      "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME",
-     "WORKER_CONCURRENCY"}
+     "METRICS_NAMESPACE", "WORKER_CONCURRENCY"}
 )
 
 
@@ -87,6 +87,20 @@ class OrderflowConfig:
     def prefix(self) -> str:
         """Physical-name prefix, so two environments can share one account."""
         return f"{self.project_name}-{self.environment}"
+
+    @property
+    def service_name(self) -> str:
+        """The app's `service` log field and metric dimension (POWERTOOLS_SERVICE_NAME)."""
+        return self.project_name
+
+    @property
+    def metrics_namespace(self) -> str:
+        """CloudWatch namespace of the app's EMF metrics (METRICS_NAMESPACE).
+
+        Per environment: the app's metric dimensions do not name the environment, so two
+        stacks in one account and region would otherwise feed each other's alarms.
+        """
+        return f"{self.project_name}/{self.environment}"
 
     @property
     def queue_visibility_timeout_seconds(self) -> int:

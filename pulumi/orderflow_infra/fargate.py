@@ -126,7 +126,7 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
         iam.log_statement(log_group),
     ])
     task_role = iam.service_role(ctx, "worker-task-role", "ecs-tasks.amazonaws.com",
-                                 processor_statements(db, msg))
+                                 processor_statements(cfg, db, msg))
     cluster = aws.ecs.Cluster("cluster", name=ctx.name("cluster"), opts=ctx.opts())
 
     env = app_environment(ctx, db, msg)

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from orderflow_infra import iam
+from orderflow_infra.config import OrderflowConfig
 from orderflow_infra.context import Context
 from orderflow_infra.database import Database
 from orderflow_infra.messaging import Messaging
@@ -61,36 +62,50 @@ def app_environment(ctx: Context, db: Database, msg: Messaging) -> dict[str, pul
         "DB_NAME": cfg.db_name,
         "APP_ENV": cfg.environment,
         "LOG_LEVEL": cfg.log_level,
-        "POWERTOOLS_SERVICE_NAME": cfg.project_name,
+        "POWERTOOLS_SERVICE_NAME": cfg.service_name,
+        "METRICS_NAMESPACE": cfg.metrics_namespace,
     })
     return env
 
 
-def relay_statements(db: Database, msg: Messaging) -> list[iam.Statement]:
+def relay_statements(cfg: OrderflowConfig, db: Database, msg: Messaging
+                     ) -> list[iam.Statement]:
     """What an outbox relay may do: send to its queue, publish to its topic, email, read DB.
 
-    The API relays right after commit and the sweeper re-relays, so both need these.
+    The API relays right after commit (create: order queue; cancel: SNS + SES) and the
+    sweeper re-relays whatever is left, so both need all of these. The notification topic
+    uses the AWS-managed `aws/sns` key, which needs no KMS grant.
     """
     return [
         iam.allow(iam.SQS_SEND, [msg.queue.arn]),
         iam.allow(["sns:Publish"], [msg.notification_topic.arn]),
-        iam.allow(["ses:SendEmail", "ses:SendRawEmail"], [msg.sender_identity.arn]),
+        iam.ses_send_statement(msg.sender_identity.arn, cfg.sender_email),
         iam.secret_statement(db.secret_arn),
     ]
 
 
-def processor_statements(db: Database, msg: Messaging) -> list[iam.Statement]:
-    """A queue consumer (Lambda or Fargate) is a relay that also receives from its queue."""
-    return [iam.allow(iam.SQS_CONSUME, [msg.queue.arn]), *relay_statements(db, msg)]
+def processor_statements(cfg: OrderflowConfig, db: Database, msg: Messaging
+                         ) -> list[iam.Statement]:
+    """A queue consumer (Lambda or Fargate) is a relay that also receives from its queue.
+
+    It also sends poison messages straight to the DLQ itself (with the reason attached)
+    instead of waiting for maxReceiveCount, so it may SendMessage there, and nothing else.
+    """
+    return [
+        iam.allow(iam.SQS_CONSUME, [msg.queue.arn]),
+        iam.allow(["sqs:SendMessage"], [msg.dlq.arn]),
+        *relay_statements(cfg, db, msg),
+    ]
 
 
-def _data_statements(handler: str, db: Database, msg: Messaging) -> list[iam.Statement]:
+def _data_statements(cfg: OrderflowConfig, handler: str, db: Database, msg: Messaging
+                     ) -> list[iam.Statement]:
     """Per-handler grants; the migration function only reads the database secret."""
     if handler == HANDLERS.process_orders:
-        return processor_statements(db, msg)
+        return processor_statements(cfg, db, msg)
     if handler == HANDLERS.migrate:
         return [iam.secret_statement(db.secret_arn)]
-    return relay_statements(db, msg)
+    return relay_statements(cfg, db, msg)
 
 
 def _function(ctx: Context, key: str, handler: str, artifact: ChaliceArtifact, net: Network,
@@ -203,7 +218,8 @@ def create_functions(ctx: Context, net: Network, db: Database, msg: Messaging,
         timeout = MIGRATE_TIMEOUT_SECONDS if handler == HANDLERS.migrate \
             else cfg.lambda_timeout_seconds
         functions[key], log_groups[key] = _function(
-            ctx, key, handler, artifact, net, env, _data_statements(handler, db, msg), timeout
+            ctx, key, handler, artifact, net, env, _data_statements(cfg, handler, db, msg),
+            timeout
         )
 
     # Apply migrations once per artifact, after the DB and the endpoints it needs exist.

@@ -49,9 +49,32 @@ def log_statement(log_group: aws.cloudwatch.LogGroup) -> Statement:
 
 
 def secret_statement(secret_arn: pulumi.Input[str]) -> Statement:
-    """Read the database master-user secret (AWS-managed KMS key needs no extra grant)."""
+    """Read the database master-user secret.
+
+    No kms:Decrypt: RDS encrypts the secret with the AWS-managed `aws/secretsmanager` key,
+    whose key policy already admits account principals calling through Secrets Manager.
+    A customer-managed key would need kms:Decrypt on it here as well.
+    """
     return allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                  [secret_arn])
+
+
+def ses_send_statement(sender_identity_arn: pulumi.Output[str], sender_email: str
+                       ) -> Statement:
+    """Send email as the configured sender, to any recipient.
+
+    In the SES sandbox, SES also authorizes the send against each recipient's (verified)
+    identity, so a policy naming only the sender identity is denied there. Hence every
+    identity of this account and region, narrowed by the From address instead.
+    """
+    all_identities = sender_identity_arn.apply(
+        lambda arn: ":".join(arn.split(":")[:5]) + ":identity/*")
+    return {
+        "Effect": "Allow",
+        "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+        "Resource": [all_identities],
+        "Condition": {"StringEquals": {"ses:FromAddress": sender_email}},
+    }
 
 
 @dataclass(frozen=True)

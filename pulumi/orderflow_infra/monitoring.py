@@ -1,9 +1,17 @@
-"""CloudWatch alarms on the failure modes that matter, all sent to the operations topic."""
+"""CloudWatch alarms on the failure modes that matter, and one dashboard to diagnose them.
+
+Alarms notify the operations topic. The dashboard shows the app's own EMF metrics (what the
+orders are doing) beside the AWS service metrics (what the infrastructure is doing), so an
+alarm can be read against both on one screen. docs/deploy.md ("Operate") says what to do
+when each alarm fires.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -16,18 +24,175 @@ from orderflow_infra.messaging import Messaging
 OLDEST_MESSAGE_AGE_SECONDS = 600  # orders should leave the queue within minutes
 API_5XX_PER_5_MINUTES = 5
 DB_CPU_PERCENT = 80
+OUTBOX_LAG_SECONDS = 300  # the sweeper runs every minute; 5 minutes unsent means it fails
+PROCESSING_FAILURES_PER_5_MINUTES = 10  # single retries are normal; a burst is not
+
+# What the app emits (processor/observability.py, services.py, consumer.py, outbox.py).
+# EMF records carry `service` plus these dimensions; CloudWatch keys a metric by the exact set.
+FINAL_STATUSES = ("COMPLETED", "PAYMENT_FAILED", "CANCELLED")
+STEPS = ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED")
+WIDGET_PERIOD_SECONDS = 60
+GRID_WIDTH = 24  # CloudWatch dashboards are 24 units wide
 
 
 @dataclass(frozen=True)
 class Monitoring:
-    """Alarms by name; a dashboard (a later issue) can be built from the same inputs."""
+    """Alarms by name and the dashboard that shows the metrics behind them."""
 
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    dashboard: aws.cloudwatch.Dashboard
+
+
+@dataclass(frozen=True)
+class DashboardTargets:
+    """Resolved physical names the widgets point at (Outputs resolved, so plain strings)."""
+
+    region: str
+    namespace: str
+    service: str
+    queue: str
+    dlq: str
+    api: str
+    stage: str
+    db_instance: str
+    functions: Mapping[str, str]  # stack key (`api`, ...) -> Lambda function name
+    alarm_arns: Sequence[str]
+
+
+Metric = list[Any]  # CloudWatch's [namespace, name, dim, value, ..., {options}] form
+
+
+def _metric(namespace: str, name: str, dims: Mapping[str, str], **options: str) -> Metric:
+    """One metric line; dimensions sorted, as the app writes them in its EMF records."""
+    return [namespace, name, *(part for key in sorted(dims) for part in (key, dims[key])),
+            options]
+
+
+def _graph(title: str, metrics: Sequence[Metric], region: str,
+           thresholds: Mapping[str, float] | None = None,
+           period: int = WIDGET_PERIOD_SECONDS) -> dict[str, Any]:
+    """A time-series widget; `thresholds` draws alarm levels as labelled horizontal lines.
+
+    A Sum alarm's line is only comparable with the graph when `period` is the alarm's period.
+    """
+    properties: dict[str, Any] = {
+        "title": title, "view": "timeSeries", "region": region, "stacked": False,
+        "period": period, "metrics": list(metrics),
+    }
+    if thresholds:
+        properties["annotations"] = {"horizontal": [
+            {"label": label, "value": value} for label, value in thresholds.items()]}
+    return {"type": "metric", "width": 12, "height": 6, "properties": properties}
+
+
+def _lay_out(widgets: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Place widgets left to right, wrapping at the grid width (CloudWatch needs x/y)."""
+    placed: list[dict[str, Any]] = []
+    x = y = row_height = 0
+    for widget in widgets:
+        if x + widget["width"] > GRID_WIDTH:
+            x, y, row_height = 0, y + row_height, 0
+        placed.append({**widget, "x": x, "y": y})
+        x += widget["width"]
+        row_height = max(row_height, widget["height"])
+    return placed
+
+
+def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
+    """The dashboard definition: alarm states on top, then orders, queues, API, compute, DB."""
+    svc = {"service": t.service}
+
+    def axis(right: bool) -> dict[str, str]:
+        return {"yAxis": "right"} if right else {}
+
+    def app(name: str, stat: str, label: str, right: bool = False, **dims: str) -> Metric:
+        return _metric(t.namespace, name, {**svc, **dims}, stat=stat, label=label,
+                       **axis(right))
+
+    def sqs(name: str, queue: str, label: str, right: bool = False) -> Metric:
+        return _metric("AWS/SQS", name, {"QueueName": queue}, stat="Maximum", label=label,
+                       **axis(right))
+
+    api_dims = {"ApiName": t.api, "Stage": t.stage}
+    db_dims = {"DBInstanceIdentifier": t.db_instance}
+    widgets = [
+        {"type": "alarm", "width": GRID_WIDTH, "height": 3,
+         "properties": {"title": "Alarms", "alarms": list(t.alarm_arns),
+                        "sortBy": "stateUpdatedTimestamp"}},
+        _graph("Orders created and processed, by final status", [
+            app("OrdersCreated", "Sum", "created"),
+            *(app("OrdersProcessed", "Sum", status.lower(), final_status=status)
+              for status in FINAL_STATUSES),
+        ], t.region),
+        _graph("Payment declines", [app("PaymentDeclines", "Sum", "declines")], t.region),
+        _graph("Step latency p50 / p99 (ms)", [
+            app("StepLatency", stat, f"{step.lower()} {stat}", step=step)
+            for step in STEPS for stat in ("p50", "p99")
+        ], t.region),
+        _graph("Processing failures, DLQ sends, DLQ depth", [
+            app("ProcessingFailures", "Sum", "retryable failures"),
+            app("DeadLettered", "Sum", "dead-lettered by the app"),
+            sqs("ApproximateNumberOfMessagesVisible", t.dlq, "DLQ depth", right=True),
+        ], t.region),
+        _graph("Outbox: oldest unsent record (s), unsent records", [
+            app("OutboxLag", "Maximum", "lag (s)"),
+            app("OutboxUnsent", "Maximum", "unsent", right=True),
+        ], t.region, {"lag alarm": OUTBOX_LAG_SECONDS}),
+        _graph("Order queue: oldest message age (s), visible messages", [
+            sqs("ApproximateAgeOfOldestMessage", t.queue, "oldest (s)"),
+            sqs("ApproximateNumberOfMessagesVisible", t.queue, "visible", right=True),
+        ], t.region, {"age alarm": OLDEST_MESSAGE_AGE_SECONDS}),
+        _graph("API requests, 4xx, 5xx (per 5 minutes)", [
+            _metric("AWS/ApiGateway", name, api_dims, stat="Sum", label=label)
+            for name, label in (("Count", "requests"), ("4XXError", "4xx"), ("5XXError", "5xx"))
+        ], t.region, {"5xx alarm": API_5XX_PER_5_MINUTES}, period=300),
+        _graph("API latency p50 / p99 (ms)", [
+            _metric("AWS/ApiGateway", "Latency", api_dims, stat=stat, label=stat)
+            for stat in ("p50", "p99")
+        ], t.region),
+        _graph("Lambda errors and throttles", [
+            _metric("AWS/Lambda", name, {"FunctionName": function}, stat="Sum",
+                    label=f"{key} {name.lower()}")
+            for key, function in t.functions.items() for name in ("Errors", "Throttles")
+        ], t.region),
+        _graph("Lambda duration p99 (ms)", [
+            _metric("AWS/Lambda", "Duration", {"FunctionName": function}, stat="p99", label=key)
+            for key, function in t.functions.items()
+        ], t.region),
+        _graph("Database CPU (%), connections", [
+            _metric("AWS/RDS", "CPUUtilization", db_dims, stat="Average", label="CPU %"),
+            _metric("AWS/RDS", "DatabaseConnections", db_dims, stat="Maximum",
+                    label="connections", yAxis="right"),
+        ], t.region, {"CPU alarm": DB_CPU_PERCENT}),
+    ]
+    return {"widgets": _lay_out(widgets)}
+
+
+def _dashboard(ctx: Context, msg: Messaging, db: Database, fns: Functions,
+               alarms: Mapping[str, aws.cloudwatch.MetricAlarm]) -> aws.cloudwatch.Dashboard:
+    """The dashboard resource; its body is rendered once every name it shows is known."""
+    cfg = ctx.cfg
+    keys = list(fns.functions)
+    names = pulumi.Output.all(
+        queue=msg.queue.name, dlq=msg.dlq.name, api=fns.rest_api.name,
+        stage=fns.stage.stage_name, db=db.instance.identifier,
+        functions=pulumi.Output.all(*(fns.functions[key].name for key in keys)),
+        alarms=pulumi.Output.all(*(alarm.arn for alarm in alarms.values())),
+    )
+    body = names.apply(lambda n: json.dumps(dashboard_body(DashboardTargets(
+        region=cfg.region, namespace=cfg.metrics_namespace, service=cfg.service_name,
+        queue=n["queue"], dlq=n["dlq"], api=n["api"], stage=n["stage"],
+        db_instance=n["db"], functions=dict(zip(keys, n["functions"], strict=True)),
+        alarm_arns=n["alarms"],
+    )), sort_keys=True))
+    return aws.cloudwatch.Dashboard("dashboard", dashboard_name=cfg.prefix,
+                                    dashboard_body=body, opts=ctx.opts())
 
 
 def create_monitoring(ctx: Context, msg: Messaging, db: Database, fns: Functions
                       ) -> Monitoring:
-    """DLQ, queue age, API 5xx, per-function errors/throttles, DB CPU and connections."""
+    """Alarms on DLQ, queue age, API 5xx, Lambda errors/throttles, DB CPU and connections,
+    outbox lag and processing-failure bursts; then the dashboard that shows them."""
     cfg = ctx.cfg
     alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
     actions = [msg.operations_topic.arn]
@@ -62,4 +227,12 @@ def create_monitoring(ctx: Context, msg: Messaging, db: Database, fns: Functions
     alarm("db-connections", "Database connections are near the limit", "AWS/RDS",
           "DatabaseConnections", db_dims, "Maximum", cfg.db_connections_alarm_threshold,
           periods=2, period=300)
-    return Monitoring(alarms=alarms)
+    # The app's own metrics: a missing datapoint means "nothing to report", not a failure.
+    app_dims = {"service": cfg.service_name}
+    alarm("outbox-lag", "Committed orders or notifications are not being sent (outbox)",
+          cfg.metrics_namespace, "OutboxLag", app_dims, "Maximum", OUTBOX_LAG_SECONDS,
+          period=300)
+    alarm("processing-failures", "Many orders are failing processing and being retried",
+          cfg.metrics_namespace, "ProcessingFailures", app_dims, "Sum",
+          PROCESSING_FAILURES_PER_5_MINUTES, period=300)
+    return Monitoring(alarms=alarms, dashboard=_dashboard(ctx, msg, db, fns, alarms))

@@ -26,7 +26,7 @@ def build() -> dict[str, Any]:
     db = create_database(ctx, net)
     msg = create_messaging(ctx)
     fns = create_functions(ctx, net, db, msg, artifact)
-    create_monitoring(ctx, msg, db, fns)
+    monitoring = create_monitoring(ctx, msg, db, fns)
 
     log_groups = {key: group.name for key, group in fns.log_groups.items()}
     outputs: dict[str, Any] = {
@@ -39,6 +39,7 @@ def build() -> dict[str, Any]:
         "db_secret_arn": db.secret_arn,
         "processor_mode": cfg.processor,
         "log_group_names": log_groups,
+        "dashboard_name": monitoring.dashboard.dashboard_name,
     }
     if fns.api_key is not None:
         outputs["api_key_id"] = fns.api_key.id

@@ -78,6 +78,12 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
             "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{physical}",
         },
         "aws:ec2/vpcEndpoint:VpcEndpoint": {"prefixListId": "pl-s3"},
+        "aws:cloudwatch/metricAlarm:MetricAlarm": {
+            "arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{physical}",
+        },
+        "aws:ses/emailIdentity:EmailIdentity": {
+            "arn": f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{inputs.get('email')}",
+        },
     }
     return {"arn": arn, **by_type.get(typ, {})}
 

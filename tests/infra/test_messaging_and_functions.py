@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.infra.harness import Deployment, deploy
 
 APP_ENV_NAMES = {
@@ -18,6 +20,7 @@ APP_ENV_NAMES = {
     "APP_ENV",
     "LOG_LEVEL",
     "POWERTOOLS_SERVICE_NAME",
+    "METRICS_NAMESPACE",
 }
 
 
@@ -54,6 +57,7 @@ def test_functions_run_in_the_vpc_with_the_app_environment(any_stack: Deployment
         assert set(env) == APP_ENV_NAMES, fn.name
         assert env["DB_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
         assert env["POWERTOOLS_SERVICE_NAME"] == "orderflow"
+        assert env["METRICS_NAMESPACE"] == "orderflow/test"  # per environment
         assert fn.inputs["vpcConfig"]["securityGroupIds"] == ["app-sg-id"]
         assert fn.inputs["runtime"] == "python3.11"
 
@@ -101,6 +105,8 @@ def test_alarms_cover_failure_modes_and_notify_the_operations_topic(any_stack: D
         "db-connections",
         "api-errors",
         "api-throttles",
+        "outbox-lag",
+        "processing-failures",
     ):
         assert key in alarms
     assert alarms["dlq-not-empty"]["dimensions"] == {"QueueName": "orderflow-test-orders-dlq"}
@@ -115,11 +121,21 @@ def test_notification_email_subscribes_to_the_notification_topic(any_stack: Depl
     assert sub.inputs["topic"] == any_stack.outputs["notification_topic_arn"]
 
 
-def test_tracing_turns_on_xray_for_functions_and_the_stage(base_config: dict[str, str]) -> None:
-    stack = deploy({**base_config, "tracing_enabled": "true"})
-    for fn in stack.of_type("aws:lambda/function:Function"):
-        assert fn.inputs["tracingConfig"] == {"mode": "Active"}
-    assert stack.of_type("aws:apigateway/stage:Stage")[0].inputs["xrayTracingEnabled"] is True
+@pytest.mark.parametrize("enabled", [True, False])
+def test_tracing_config_switches_xray_on_functions_roles_and_the_stage(
+    base_config: dict[str, str], enabled: bool
+) -> None:
+    stack = deploy({**base_config, "tracing_enabled": str(enabled).lower()})
+    functions = stack.of_type("aws:lambda/function:Function")
+    assert {fn.name for fn in functions} == {"api", "sweep-outbox", "migrate", "process-orders"}
+    for fn in functions:
+        assert fn.inputs["tracingConfig"] == {"mode": "Active" if enabled else "PassThrough"}
+    assert stack.of_type("aws:apigateway/stage:Stage")[0].inputs["xrayTracingEnabled"] is enabled
     for policy in stack.of_type("aws:iam/rolePolicy:RolePolicy"):
-        if policy.name.removesuffix("-role-policy") in ("api", "sweep-outbox", "migrate"):
-            assert "xray:PutTraceSegments" in policy.inputs["policy"]
+        is_function_role = policy.name.removesuffix("-role-policy") in {fn.name for fn in functions}
+        xray = [s for s in json.loads(policy.inputs["policy"])["Statement"]
+                if "xray:PutTraceSegments" in s["Action"]]
+        expected = [{"Effect": "Allow", "Action": ["xray:PutTraceSegments",
+                                                   "xray:PutTelemetryRecords"],
+                     "Resource": ["*"]}] if enabled and is_function_role else []
+        assert xray == expected, policy.name

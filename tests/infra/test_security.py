@@ -23,6 +23,21 @@ UNSCOPABLE = {
     "ecr:GetAuthorizationToken",
 }
 SECRET_KEY = re.compile(r"password|secretstring|privatekey", re.IGNORECASE)
+ARN = "arn:aws:{service}:eu-west-1:123456789012:{resource}"
+QUEUE_ARN = ARN.format(service="sqs", resource="orderflow-test-orders")
+DLQ_ARN = ARN.format(service="sqs", resource="orderflow-test-orders-dlq")
+DB_SECRET_ARN = ARN.format(service="secretsmanager", resource="secret:rds!db-1-Ab")
+# SES authorizes sandbox sends against recipient identities too; the From address scopes it.
+SES_SEND = {
+    "Effect": "Allow",
+    "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+    "Resource": [ARN.format(service="ses", resource="identity/*")],
+    "Condition": {"StringEquals": {"ses:FromAddress": "orders@example.com"}},
+}
+DLQ_SEND = {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [DLQ_ARN]}
+# Roles of code that talks to the database (the proxy role only exists with the proxy).
+DB_CLIENT_ROLES = ("api-role", "sweep-outbox-role", "migrate-role", "process-orders-role",
+                   "worker-task-role")
 
 
 def _policies(stack: Deployment) -> dict[str, list[dict[str, Any]]]:
@@ -111,11 +126,17 @@ def test_vpc_reaches_aws_apis_through_endpoints_not_a_nat(any_stack: Deployment)
     assert not any_stack.of_type("aws:ec2/internetGateway:InternetGateway")
 
 
+def _dlq_statements(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if any(arn.endswith("-dlq") for arn in s["Resource"])]
+
+
 def test_iam_data_actions_are_scoped_to_resource_arns(any_stack: Deployment) -> None:
     for role, statements in _policies(any_stack).items():
         for statement in statements:
             assert not [a for a in statement["Action"] if a.endswith("*")], role
-            if any("*" in arn.removesuffix(":*") for arn in statement["Resource"]):
+            if "Condition" in statement:  # the only wildcard data grant, narrowed by sender
+                assert statement == SES_SEND, role
+            elif any("*" in arn.removesuffix(":*") for arn in statement["Resource"]):
                 assert set(statement["Action"]) <= UNSCOPABLE, (role, statement)
 
 
@@ -133,19 +154,65 @@ def test_each_role_reaches_only_its_own_log_group_and_needed_services(
         assert log_arns == [
             f"arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/orderflow-test-{key}:*"
         ]
-        queues = {arn for s in statements for arn in s["Resource"] if ":sqs:" in arn}
-        assert not [q for q in queues if q.endswith("-dlq")], key
     consume = [s for s in policies["process-orders-role"] if "sqs:ReceiveMessage" in s["Action"]]
-    assert consume[0]["Resource"] == ["arn:aws:sqs:eu-west-1:123456789012:orderflow-test-orders"]
+    assert consume[0]["Resource"] == [QUEUE_ARN]
     api_sqs = [s for s in policies["api-role"] if s["Action"][0].startswith("sqs:")]
     assert "sqs:ReceiveMessage" not in api_sqs[0]["Action"]
+
+
+def test_only_the_queue_consumer_may_send_to_the_dlq_and_only_send(
+    any_stack: Deployment,
+) -> None:
+    """processor/consumer.py `dead_letter` sends poison messages to ORDER_DLQ_URL itself."""
+    consumer = ("process-orders-role" if any_stack.config["processor"] == "lambda"
+                else "worker-task-role")
+    for role, statements in _policies(any_stack).items():
+        expected = [DLQ_SEND] if role == consumer else []
+        assert _dlq_statements(statements) == expected, role
+
+
+def test_outbox_relays_send_to_the_queue_topic_and_email_as_the_sender(
+    any_stack: Deployment,
+) -> None:
+    """API (create: queue; cancel: SNS + SES), sweeper and consumer all relay the outbox."""
+    policies = _policies(any_stack)
+    relays = ["api-role", "sweep-outbox-role"] + (
+        ["process-orders-role"] if any_stack.config["processor"] == "lambda"
+        else ["worker-task-role"])
+    topic = ARN.format(service="sns", resource="orderflow-test-notifications")
+    for role in relays:
+        statements = policies[role]
+        assert {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueAttributes"],
+                "Resource": [QUEUE_ARN]} in statements, role
+        assert {"Effect": "Allow", "Action": ["sns:Publish"], "Resource": [topic]} in statements
+        assert SES_SEND in statements, role
+    ses_roles = {role for role, statements in policies.items()
+                 if any(a.startswith("ses:") for s in statements for a in s["Action"])}
+    assert ses_roles == set(relays)
+
+
+def test_every_database_client_reads_the_secret_and_no_kms_grant_is_needed(
+    any_stack: Deployment,
+) -> None:
+    (db,) = any_stack.of_type("aws:rds/instance:Instance")
+    # No customer-managed key on the secret: a CMK would also need kms:Decrypt grants.
+    assert "masterUserSecretKmsKeyId" not in db.inputs
+    policies = _policies(any_stack)
+    clients = [role for role in DB_CLIENT_ROLES if role in policies]
+    assert len(clients) == 4  # api, sweeper, migrate and the consumer of this mode
+    for role in clients:
+        assert {"Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": [DB_SECRET_ARN]} in policies[role], role
+    assert not [a for ss in policies.values() for s in ss for a in s["Action"]
+                if a.startswith("kms:")]
 
 
 def test_fargate_task_role_consumes_only_its_queue(fargate_stack: Deployment) -> None:
     policies = _policies(fargate_stack)
     task = policies["worker-task-role"]
     sqs = [s for s in task if "sqs:ReceiveMessage" in s["Action"]]
-    assert sqs[0]["Resource"] == ["arn:aws:sqs:eu-west-1:123456789012:orderflow-test-orders"]
+    assert sqs[0]["Resource"] == [QUEUE_ARN]
     pulls = [s for s in policies["worker-execution-role"] if "ecr:BatchGetImage" in s["Action"]]
     assert pulls[0]["Resource"] == [
         "arn:aws:ecr:eu-west-1:123456789012:repository/orderflow-test-processor"

@@ -31,6 +31,7 @@ COMMON = {
     "aws:apigateway/usagePlan:UsagePlan": 1,
     "aws:lambda/invocation:Invocation": 1,
     "aws:cloudwatch/eventRule:EventRule": 1,
+    "aws:cloudwatch/dashboard:Dashboard": 1,
 }
 
 
@@ -112,11 +113,13 @@ def test_outputs_are_present_and_carry_no_secret_values(any_stack: Deployment) -
         "processor_mode",
         "log_group_names",
         "api_key_id",
+        "dashboard_name",
     }
     assert expected <= set(out)
     assert out["api_url"].endswith("/test/orders")
     assert out["processor_mode"] == any_stack.config["processor"]
     assert out["api_key_id"] == "api-key-id"
+    assert out["dashboard_name"] == "orderflow-test"
     assert FAKE_API_KEY_VALUE not in repr(out)
 
 
