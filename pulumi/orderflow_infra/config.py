@@ -46,7 +46,7 @@ class ConfigError(pulumi.RunError):
 
 @dataclass(frozen=True)
 class OrderflowConfig:
-    """All deploy-time settings, with the defaults documented in docs/deploy.md."""
+    """All deploy-time settings, with the defaults documented in README.md ("Deploy")."""
 
     sender_email: str
     region: str = "us-east-1"

@@ -2,7 +2,7 @@
 
 Alarms notify the operations topic. The dashboard shows the app's own EMF metrics (what the
 orders are doing) beside the AWS service metrics (what the infrastructure is doing), so an
-alarm can be read against both on one screen. docs/deploy.md ("Operate") says what to do
+alarm can be read against both on one screen. README.md ("Operate") says what to do
 when each alarm fires.
 """
 
