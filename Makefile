@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: venv run services test lint package bench clean
+.PHONY: venv run services test lint package bench clean chaos openapi
 
 $(STAMP): requirements.txt chalice_app/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,10 +38,24 @@ package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
 	find build/src -name __pycache__ -type d -prune -exec rm -rf {} +
 	cd build/src && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 		../../$(VENV)/bin/chalice package --stage $${STAGE:-dev} ../package
+	# Ship bytecode: Lambda's code directory is read-only, so without .pyc files every cold
+	# start compiles every module. Fixed timestamps keep the zip identical for identical code.
+	rm -rf build/bundle && mkdir -p build/bundle
+	cd build/bundle && unzip -q ../package/deployment.zip
+	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash build/bundle
+	find build/bundle -exec touch -h -d 1980-01-02T00:00:00 {} +
+	rm build/package/deployment.zip
+	cd build/bundle && zip -q -r -X -D ../package/deployment.zip .
 	@ls -l build/package
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+chaos: $(STAMP)  ## fault injection at scale; rewrites RELIABILITY.md (fails on any violation)
+	$(PY) -m tests.reliability.chaos run --scale large --output RELIABILITY.md
+
+openapi: $(STAMP)  ## regenerate docs/openapi.json from the pydantic models
+	$(PY) -m processor.openapi docs/openapi.json
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -1,4 +1,10 @@
-"""orderflow HTTP API and event handlers. Routes parse, call one service, and respond."""
+"""orderflow HTTP API and event handlers. Routes parse, call one service, and respond.
+
+Every Lambda function of the app imports this module, so it imports only what all of them
+need; each handler imports its own modules on first call. The SQS and schedule functions then
+never load pydantic, and `GET /orders/{id}` never builds the request models (see BENCHMARKS.md,
+cold start).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +24,7 @@ from chalicelib.http import (
     require_api_key,
     validate,
 )
-from processor import consumer, outbox, services
 from processor.observability import configure_logging, log_context
-from processor.schemas import CreateOrderRequest, ListOrdersQuery
 
 configure_logging()
 app = Chalice(app_name="orderflow")
@@ -39,6 +43,9 @@ def json_errors(event: Any, get_response: Any) -> Response:
 @app.route("/orders", methods=["POST"])
 @api_view
 def create_order() -> Response:
+    from processor import services
+    from processor.schemas import CreateOrderRequest
+
     request = app.current_request
     require_api_key(request)
     order = parse_body(request, CreateOrderRequest)
@@ -49,6 +56,9 @@ def create_order() -> Response:
 @app.route("/orders", methods=["GET"])
 @api_view
 def list_orders() -> Response:
+    from processor import services
+    from processor.schemas import ListOrdersQuery
+
     require_api_key(app.current_request)
     query = validate(ListOrdersQuery, dict(app.current_request.query_params or {}))
     return json_response(services.list_orders(query))
@@ -57,6 +67,8 @@ def list_orders() -> Response:
 @app.route("/orders/{order_id}", methods=["GET"])
 @api_view
 def get_order(order_id: str) -> Response:
+    from processor import services
+
     require_api_key(app.current_request)
     return json_response(services.get_order(services.parse_order_id(order_id)))
 
@@ -64,8 +76,20 @@ def get_order(order_id: str) -> Response:
 @app.route("/orders/{order_id}/cancel", methods=["POST"])
 @api_view
 def cancel_order(order_id: str) -> Response:
+    from processor import services
+
     require_api_key(app.current_request)
     return json_response(services.cancel_order(services.parse_order_id(order_id)))
+
+
+@app.route("/openapi.json", methods=["GET"])
+@api_view
+def openapi_document() -> Response:
+    """The contract, generated from the pydantic models; public, like any API reference.
+    Imported on first use so that cold starts of the other routes do not pay for it."""
+    from processor.openapi import render
+
+    return Response(body=render(), headers={"Content-Type": "application/json"})
 
 
 @app.on_sqs_message(
@@ -73,11 +97,15 @@ def cancel_order(order_id: str) -> Response:
     batch_size=int(os.environ.get("SQS_BATCH_SIZE", "10")),
 )
 def process_orders(event: SQSEvent) -> dict[str, Any]:
+    from processor import consumer
+
     return consumer.lambda_batch_response([record.to_dict() for record in event])
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_outbox(event: Any) -> dict[str, int]:
+    from processor import outbox
+
     result = outbox.sweep()
     return {"sent": result.sent, "failed": result.failed}
 

@@ -76,8 +76,9 @@ def _healthy(conn: psycopg2.extensions.connection, idle_for: float) -> bool:
     only after a quiet spell, for connections that died silently."""
     if conn.closed:
         return False
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    poller = select.poll()  # not select.select: that fails for descriptors >= 1024
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
         return False
     if idle_for < IDLE_PING_SECONDS:
         return True

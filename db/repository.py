@@ -55,6 +55,16 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True)
+class IdempotencyClaim:
+    """An Idempotency-Key with the request's hash and the response to replay for it."""
+
+    key: str
+    request_hash: str
+    response_status: int
+    response_body: str
+
+
+@dataclass(frozen=True)
 class OutboxRecord:
     id: int
     kind: str
@@ -83,64 +93,63 @@ class OrderRepository:
     def __init__(self, cursor: Cursor) -> None:
         self._cur = cursor
 
-    def claim_idempotency_key(
-        self, key: str, request_hash: str, order_id: UUID, status: int, body: str
-    ) -> IdempotencyRecord | None:
-        """Reserve `key` for this request; returns the earlier record if the key is taken.
-
-        A concurrent request with the same key blocks on the unique index until the first
-        transaction ends, then sees its committed record: one key, one order.
-        """
-        self._cur.execute(
-            "INSERT INTO idempotency_keys"
-            " (idempotency_key, request_hash, order_id, response_status, response_body)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING"
-            " RETURNING 1",
-            (key, request_hash, order_id, status, body),
-        )
-        if self._cur.fetchone() is not None:
-            return None
-        self._cur.execute(
-            "SELECT request_hash, response_status, response_body FROM idempotency_keys"
-            " WHERE idempotency_key = %s",
-            (key,),
-        )
-        row = self._cur.fetchone()
-        return IdempotencyRecord(*row) if row else None
-
     def add(
         self,
         order: OrderRow,
         items: list[ItemRow],
         queue_message: dict[str, Any],
-    ) -> list[int]:
-        """Insert order, items, first history row and outbox records; returns outbox ids."""
+        idempotency: IdempotencyClaim | None = None,
+    ) -> int | None:
+        """Insert order, items, first history row and both outbox records in ONE statement,
+        atomic on its own (no BEGIN/COMMIT round trips); returns the queue message's outbox id.
+
+        With `idempotency`, the key is claimed in the same statement and everything else is
+        written only if the claim succeeded; None means the key was already taken. A
+        concurrent request with the same key blocks on the key's unique index until the
+        first one commits, then finds it taken: one key, one order.
+        """
+        key = idempotency.key if idempotency else None
         self._cur.execute(
             """
-            WITH new_order AS (
+            WITH claimed_key AS (
+                INSERT INTO idempotency_keys
+                    (idempotency_key, request_hash, order_id, response_status, response_body)
+                SELECT %(key)s, %(request_hash)s, %(order_id)s, %(response_status)s,
+                       %(response_body)s
+                WHERE %(key)s::text IS NOT NULL
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING 1
+            ), go AS (
+                SELECT 1 WHERE %(key)s::text IS NULL OR EXISTS (SELECT 1 FROM claimed_key)
+            ), new_order AS (
                 INSERT INTO orders (order_id, customer_email, customer_name, total_amount,
                                     status, created_at, updated_at)
-                VALUES (%(order_id)s, %(email)s, %(name)s, %(total)s, %(status)s,
-                        %(now)s, %(now)s)
-                RETURNING order_id
+                SELECT %(order_id)s, %(email)s, %(name)s, %(total)s, %(status)s,
+                       %(now)s, %(now)s
+                FROM go
             ), new_items AS (
                 INSERT INTO order_items (order_id, line_no, product_name, quantity, unit_price)
                 SELECT %(order_id)s, t.line_no, t.product_name, t.quantity, t.unit_price
-                FROM unnest(%(line_nos)s::int[], %(names)s::text[], %(quantities)s::int[],
-                            %(prices)s::numeric[])
-                     AS t(line_no, product_name, quantity, unit_price)
+                FROM go, unnest(%(line_nos)s::int[], %(names)s::text[], %(quantities)s::int[],
+                                %(prices)s::numeric[])
+                         AS t(line_no, product_name, quantity, unit_price)
             ), first_history AS (
                 INSERT INTO order_status_history (order_id, status, changed_at)
-                VALUES (%(order_id)s, %(status)s, %(now)s)
+                SELECT %(order_id)s, %(status)s, %(now)s FROM go
             ), new_outbox AS (
                 INSERT INTO outbox (kind, order_id, status, payload, created_at)
-                VALUES ('order', %(order_id)s, %(status)s, %(message)s, %(now)s),
-                       ('notification', %(order_id)s, %(status)s, %(notification)s, %(now)s)
-                RETURNING id
+                SELECT v.kind, %(order_id)s, %(status)s, v.payload, %(now)s
+                FROM go, (VALUES ('order', %(message)s::jsonb),
+                                 ('notification', %(notification)s::jsonb)) AS v(kind, payload)
+                RETURNING id, kind
             )
-            SELECT id FROM new_outbox ORDER BY id
+            SELECT id FROM new_outbox WHERE kind = 'order'
             """,
             {
+                "key": key,
+                "request_hash": idempotency.request_hash if idempotency else None,
+                "response_status": idempotency.response_status if idempotency else None,
+                "response_body": idempotency.response_body if idempotency else None,
                 "order_id": order.order_id,
                 "email": order.customer_email,
                 "name": order.customer_name,
@@ -155,7 +164,17 @@ class OrderRepository:
                 "notification": Json({"order_id": str(order.order_id), "status": order.status}),
             },
         )
-        return [row[0] for row in self._cur.fetchall()]
+        row = self._cur.fetchone()
+        return row[0] if row else None
+
+    def idempotency_record(self, key: str) -> IdempotencyRecord | None:
+        self._cur.execute(
+            "SELECT request_hash, response_status, response_body FROM idempotency_keys"
+            " WHERE idempotency_key = %s",
+            (key,),
+        )
+        row = self._cur.fetchone()
+        return IdempotencyRecord(*row) if row else None
 
     def get(self, order_id: UUID) -> OrderRow | None:
         self._cur.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = %s", (order_id,))
@@ -312,7 +331,7 @@ class OutboxRepository:
     def __init__(self, cursor: Cursor) -> None:
         self._cur = cursor
 
-    def claim_unpublished(
+    def claim_for_sending(
         self,
         limit: int,
         older_than_seconds: float = 0,
@@ -320,7 +339,15 @@ class OutboxRepository:
         order_id: UUID | None = None,
         kind: str | None = None,
     ) -> list[OutboxRecord]:
-        """Lock unsent records; a concurrent relay skips them instead of sending twice."""
+        """Mark unsent records as sent, in one statement, and keep them locked until the
+        transaction ends: a concurrent relay skips them instead of sending twice.
+
+        The caller sends, takes the mark back with `mark_failed` where a send failed, and
+        commits; a rollback (crash, exception) leaves every record unsent. That commit need
+        not wait for the WAL flush: a mark lost in a server crash only means the record is
+        sent again, which consumers tolerate anyway (at least once), so the relay transaction
+        runs with synchronous_commit off and spares the request path a disk flush.
+        """
         where = "published_at IS NULL"
         params: list[Any] = []
         if older_than_seconds:
@@ -337,24 +364,44 @@ class OutboxRepository:
             params.append(kind)
         params.append(limit)
         self._cur.execute(
-            "SELECT id, kind, order_id, status, payload, attempts FROM outbox"
-            f" WHERE {where} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            "SET LOCAL synchronous_commit TO OFF;"
+            " WITH claimed AS ("
+            "  UPDATE outbox SET published_at = now(), attempts = attempts + 1"
+            "  WHERE id IN (SELECT id FROM outbox"
+            f"   WHERE {where} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            "  RETURNING id, kind, order_id, status, payload, attempts - 1 AS attempts"
+            ") SELECT * FROM claimed ORDER BY id",
             params,
         )
         return [OutboxRecord(*row) for row in self._cur.fetchall()]
 
-    def mark_published(self, ids: list[int]) -> None:
-        if ids:
-            self._cur.execute(
-                "UPDATE outbox SET published_at = now(), attempts = attempts + 1"
-                " WHERE id = ANY(%s::bigint[])",
-                (ids,),
-            )
-
     def mark_failed(self, record_id: int, error: str) -> None:
+        """Take back the sent mark of a claimed record whose send failed (the attempt counts)."""
         self._cur.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
+            "UPDATE outbox SET published_at = NULL, last_error = %s WHERE id = %s",
             (error[:500], record_id),
+        )
+
+    def record_send(self, record_id: int, error: str | None) -> None:
+        """Outcome of a send made without a claim (the create path): sent, or why not.
+
+        SKIP LOCKED: if a relay claimed the record meanwhile, its outcome stands, and the
+        request never waits for that relay's network calls (it did, for many seconds, when a
+        sweeper held a large batch under load). One round trip (a whole transaction in one
+        simple query; call it in autocommit mode) that skips the WAL flush wait: a mark lost in
+        a server crash only means the sweeper sends the message again, which is tolerated.
+        """
+        change = (
+            "published_at = now(), attempts = attempts + 1"
+            if error is None
+            else "attempts = attempts + 1, last_error = %(error)s"
+        )
+        self._cur.execute(
+            "BEGIN; SET LOCAL synchronous_commit TO OFF;"
+            f" UPDATE outbox SET {change} WHERE id = (SELECT id FROM outbox"
+            " WHERE id = %(id)s AND published_at IS NULL FOR UPDATE SKIP LOCKED);"
+            " COMMIT",
+            {"id": record_id, "error": (error or "")[:500]},
         )
 
     def pending_count(self) -> int:

@@ -15,10 +15,18 @@ psycopg2.extras.register_uuid()
 
 
 class UnitOfWork:
-    """`with UnitOfWork() as uow: ...; uow.commit()` — anything not committed is rolled back."""
+    """`with UnitOfWork() as uow: ...; uow.commit()` — anything not committed is rolled back.
+
+    `UnitOfWork(single_statement=True)` is for work that is one SQL statement: the statement is
+    atomic by itself, so it runs in autocommit mode and saves the BEGIN and COMMIT round trips.
+    """
+
+    def __init__(self, single_statement: bool = False) -> None:
+        self._single_statement = single_statement
 
     def __enter__(self) -> UnitOfWork:
         self._conn = get_connection()
+        self._conn.autocommit = self._single_statement
         self._cursor = self._conn.cursor()
         self.orders = OrderRepository(self._cursor)
         self.outbox = OutboxRepository(self._cursor)
@@ -40,6 +48,8 @@ class UnitOfWork:
     ) -> None:
         try:
             self._cursor.close()
+            if self._single_statement:
+                self._conn.autocommit = False
             self._conn.rollback()
         except psycopg2.Error:
             discard_connection()

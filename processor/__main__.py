@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     notes.add_argument("--limit", type=int, default=20)
     notes.add_argument("--follow", action="store_true")
     _add_dlq_commands(admin_commands.add_parser("dlq", help="inspect and redrive the DLQ"))
+    from processor import invariants
+
+    invariants.add_arguments(
+        admin_commands.add_parser("check", help="verify stored data against the guarantees")
+    )
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
         "--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5050")
@@ -117,6 +122,10 @@ def _admin(args: argparse.Namespace) -> int:
             admin.emit(admin.notifications(args.limit), True)
         else:
             admin.tail_notifications(args.limit, args.follow)
+    elif command == "check":
+        from processor import invariants
+
+        return invariants.run(args)
     elif command == "dlq":
         return _dlq(args, args.json)
     elif command == "emails":

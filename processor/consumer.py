@@ -72,7 +72,8 @@ def parse_order_message(body: str) -> tuple[UUID, str | None]:
         payload = json.loads(body)
         correlation = payload.get("correlation_id")
         return UUID(payload["order_id"]), correlation if isinstance(correlation, str) else None
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+    # RecursionError: deeply nested JSON fits in the size limit and would otherwise be retried.
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
         raise PoisonMessage(f"not an order message: {error.__class__.__name__}") from None
 
 

@@ -37,15 +37,7 @@ def peek(dlq_url: str, max_messages: int = 100) -> list[DeadLetter]:
             for message in messages:
                 found[message["MessageId"]] = _dead_letter(message)
     finally:
-        handles = [letter.receipt_handle for letter in found.values()]
-        for start in range(0, len(handles), 10):
-            sqs.change_message_visibility_batch(
-                QueueUrl=dlq_url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                    for n, h in enumerate(handles[start : start + 10])
-                ],
-            )
+        _release(sqs, dlq_url, [letter.receipt_handle for letter in found.values()])
     return list(found.values())
 
 
@@ -65,24 +57,42 @@ def redrive(dlq_url: str, queue_url: str, message_ids: set[str] | None = None) -
     """Move messages (all, or those in `message_ids`) back to the order queue.
 
     Send first, delete second: a crash in between duplicates a message, which processing
-    tolerates, rather than losing one.
+    tolerates, rather than losing one. Messages not chosen stay invisible until the scan ends,
+    so the scan reaches chosen ones behind them (stopping at the first batch without a chosen
+    message missed those), and are then released at once.
     """
     moved = 0
+    seen: set[str] = set()
+    skipped: list[str] = []
     sqs = client("sqs")
-    while True:
-        response = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-        )
-        messages = response.get("Messages", [])
-        chosen = [m for m in messages if message_ids is None or m["MessageId"] in message_ids]
-        for message in chosen:
-            sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-        skipped = [m for m in messages if m not in chosen]
-        for message in skipped:
-            sqs.change_message_visibility(
-                QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    try:
+        while message_ids is None or moved < len(message_ids):
+            response = sqs.receive_message(
+                QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
             )
-        if not messages or (message_ids is not None and not chosen):
-            return moved
+            messages = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
+            if not messages:
+                break
+            for message in messages:
+                seen.add(message["MessageId"])
+                if message_ids is None or message["MessageId"] in message_ids:
+                    sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
+                    sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                    moved += 1
+                else:
+                    skipped.append(message["ReceiptHandle"])
+    finally:
+        _release(sqs, dlq_url, skipped)
+    return moved
+
+
+def _release(sqs: Any, queue_url: str, receipt_handles: list[str]) -> None:
+    """Make received messages visible again now instead of when their visibility ends."""
+    for start in range(0, len(receipt_handles), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for n, handle in enumerate(receipt_handles[start : start + 10])
+            ],
+        )

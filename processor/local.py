@@ -112,6 +112,8 @@ def sent_emails(endpoint_url: str) -> list[dict[str, Any]]:
 def start_api(host: str, port: int) -> Any:
     """Chalice's local HTTP server for `chalice_app`, answering unknown routes in JSON."""
     sys.path.insert(0, str(REPO / "chalice_app"))
+    from urllib.parse import parse_qsl, urlencode
+
     from chalice.cli.factory import CLIFactory
     from chalice.local import (
         ChaliceRequestHandler,
@@ -119,22 +121,66 @@ def start_api(host: str, port: int) -> Any:
         LocalChalice,
         LocalDevServer,
         LocalGatewayException,
+        ThreadedHTTPServer,
     )
 
-    from processor.errors import RouteNotFound
+    from processor.errors import MethodNotAllowed, RouteNotFound, ServiceError
     from processor.jsonutil import dumps
+    from processor.observability import mask_email
 
     class JsonErrorHandler(ChaliceRequestHandler):
+        # Headers and body leave in two writes; with Nagle's algorithm on, a keep-alive
+        # client's delayed ACK holds back every response body by ~40 ms (TCP_NODELAY).
+        disable_nagle_algorithm = True
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            # The access log must not hold customer emails (`GET /orders?customer_email=`).
+            method, _, rest = self.requestline.partition(" ")
+            target, _, version = rest.rpartition(" ")
+            path, sep, query = target.partition("?")
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode(
+                [(k, mask_email(v) if k == "customer_email" else v) for k, v in pairs], safe="*@"
+            )
+            self.log_message('"%s %s%s%s %s" %s %s', method, path, sep, query, version, code, size)
+
         def _send_error_response(self, error: LocalGatewayException) -> None:
             body = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}").body()
             self._send_http_response(404, {"Content-Type": "application/json"}, dumps(body))
 
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            # http.server's own errors (unknown method such as TRACE, malformed request line,
+            # oversized headers) in JSON like every other answer, not an HTML page; a method
+            # the server does not know is a 405 for the client, not a 501 server error.
+            if code == 501:
+                code, error = 405, MethodNotAllowed(f"method {self.command} is not allowed")
+            else:
+                error = ServiceError(message or self.responses.get(code, ("error",))[0])
+            self.log_error("code %d, message %s", code, message)
+            payload = dumps(error.body()).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+            self.close_connection = True
+
+    class Server(ThreadedHTTPServer):
+        # socketserver's default listen backlog of 5 makes the kernel drop connections when a
+        # few dozen clients connect at once (load tests, retry storms).
+        request_queue_size = 128
+
     factory = CLIFactory(str(REPO / "chalice_app"))
     config = factory.create_config_obj(chalice_stage_name="dev")
     app = factory.load_chalice_app()
-    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-    app.__class__ = CustomLocalChalice
-    return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler)
+    if not isinstance(app, CustomLocalChalice):  # a second server in one process reuses it
+        CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+        app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler, server_cls=Server)
 
 
 def run(port: int, services_only: bool, worker_concurrency: int = 2) -> int:

@@ -40,12 +40,13 @@ def render_email(order: dict[str, Any], status: str, reason: str | None) -> tupl
 
 
 def notify(settings: Settings, order: dict[str, Any], status: str, reason: str | None) -> None:
+    """Publish the operator event, then email the customer.
+
+    One outbox record covers both and a failure resends both, so the side that may repeat goes
+    first: an SNS error must not make the customer get the same email again (an SES error
+    repeats an event, which subscribers can drop by order_id and status).
+    """
     subject, text = render_email(order, status, reason)
-    client("ses").send_email(
-        Source=settings.sender_email,
-        Destination={"ToAddresses": [order["customer_email"]]},
-        Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}},
-    )
     if settings.topic_arn:
         event = {
             "order_id": str(order["order_id"]),
@@ -59,3 +60,8 @@ def notify(settings: Settings, order: dict[str, Any], status: str, reason: str |
             Message=json.dumps(event),
             MessageAttributes={"status": {"DataType": "String", "StringValue": status}},
         )
+    client("ses").send_email(
+        Source=settings.sender_email,
+        Destination={"ToAddresses": [order["customer_email"]]},
+        Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}},
+    )

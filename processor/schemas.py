@@ -60,7 +60,9 @@ class OrderItemIn(BaseModel):
 class CreateOrderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    customer_email: str = Field(max_length=254, examples=["ada@example.com"])
+    customer_email: str = Field(
+        max_length=254, examples=["ada@example.com"], json_schema_extra={"format": "email"}
+    )
     customer_name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
     items: list[OrderItemIn] = Field(min_length=1, max_length=100)
 
@@ -85,7 +87,9 @@ class ListOrdersQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1_000_000)
     status: Status | None = None
-    customer_email: str | None = None
+    customer_email: str | None = Field(
+        default=None, max_length=254, json_schema_extra={"format": "email"}
+    )
     cursor: str | None = Field(default=None, max_length=200)
 
     @field_validator("customer_email")

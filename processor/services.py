@@ -8,10 +8,17 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-from db.repository import ItemRow, ListFilter, OrderRow
+from db.repository import (
+    IdempotencyClaim,
+    IdempotencyRecord,
+    ItemRow,
+    ListFilter,
+    OrderRow,
+    OutboxRecord,
+)
 from db.uow import UnitOfWork
 from processor import outbox
 from processor.config import Settings, settings
@@ -26,8 +33,10 @@ from processor.payments import (
     SimulatedPaymentProvider,
     TransientPaymentError,
 )
-from processor.schemas import CreateOrderRequest, ListOrdersQuery
 from processor.views import history_view, order_view
+
+if TYPE_CHECKING:  # request models arrive validated; the processor never loads pydantic
+    from processor.schemas import CreateOrderRequest, ListOrdersQuery
 
 log = logging.getLogger(__name__)
 CREATED_MESSAGE = "Order created successfully and queued for processing"
@@ -79,26 +88,31 @@ def create_order(
     view = order_view(order, items)
     del view["updated_at"]
     view["message"] = CREATED_MESSAGE
-    with UnitOfWork() as uow:
-        if idempotency_key is not None:
-            request_hash = _request_hash(request)
-            earlier = uow.orders.claim_idempotency_key(
-                idempotency_key, request_hash, order_id, 201, dumps(view)
-            )
-            if earlier is not None:
-                if earlier.request_hash != request_hash:
-                    raise IdempotencyKeyReused(
-                        "this Idempotency-Key was used with a different request body"
-                    )
-                return loads(earlier.response_body), True
-        message = {"order_id": str(order_id), "correlation_id": correlation_id()}
-        outbox_ids = uow.orders.add(order, items, message)
-        uow.commit()
+    claim = None
+    if idempotency_key is not None:
+        claim = IdempotencyClaim(idempotency_key, _request_hash(request), 201, dumps(view))
+    message = {"order_id": str(order_id), "correlation_id": correlation_id()}
+    with UnitOfWork(single_statement=True) as uow:
+        outbox_id = uow.orders.add(order, items, message, claim)
+        if outbox_id is None:
+            assert claim is not None
+            return _replay(uow.orders.idempotency_record(claim.key), claim), True
     with log_context(order_id=str(order_id)):
         log.info("order created", extra={"total_amount": str(order.total_amount)})
     emit_metric("OrdersCreated")
-    outbox.publish_quietly(ids=outbox_ids, kind="order")
+    outbox.publish_new_order(
+        OutboxRecord(outbox_id, "order", order_id, order.status, message, attempts=0)
+    )
     return view, False
+
+
+def _replay(earlier: IdempotencyRecord | None, claim: IdempotencyClaim) -> dict[str, Any]:
+    """The original response for a reused key, or 409 if the request differs."""
+    if earlier is None:  # purged between the claim and this read; treat as in conflict
+        raise IdempotencyKeyReused("this Idempotency-Key expired while in use; retry")
+    if earlier.request_hash != claim.request_hash:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+    return loads(earlier.response_body)
 
 
 def _request_hash(request: CreateOrderRequest) -> str:
@@ -159,7 +173,9 @@ def cancel_order(order_id: UUID) -> dict[str, Any]:
                 )
         uow.commit()
     if note_id is not None:
-        outbox.publish_quietly(ids=[note_id])
+        # Every unsent notification of the order, oldest first: create_order leaves the PENDING
+        # email to the processor, and it must not arrive after the cancellation (or never).
+        outbox.publish_quietly(order_id=order_id, kind="notification")
     return get_order(order_id)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from processor import outbox
 from processor.aws import client
 from processor.config import settings
-from processor.consumer import QueueMessage, handle_batch
+from processor.consumer import BatchOutcome, QueueMessage, handle_batch
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +82,32 @@ class Worker:
                 self._in_flight.update({m.message_id: m.receipt_handle for m in messages})
             try:
                 outcome = handle_batch(messages, should_stop=self.stop.is_set)
-                self._delete(queue_url, outcome.done)
-                self._release(queue_url, outcome.not_started)
+                self._settle(queue_url, outcome)
                 self.processed += len(outcome.done)
             finally:
                 with self._lock:
                     for message in messages:
                         self._in_flight.pop(message.message_id, None)
+
+    def _settle(self, queue_url: str, outcome: BatchOutcome) -> None:
+        """Delete what is done and release what was not started.
+
+        An SQS error here must not end the consumer thread (the worker would look alive and
+        consume nothing): those messages merely come back after their visibility timeout, and
+        processing them again changes nothing.
+        """
+        for settle, messages in (
+            (self._delete, outcome.done),
+            (self._release, outcome.not_started),
+        ):
+            try:
+                settle(queue_url, messages)
+            except Exception:
+                log.warning(
+                    "could not settle %d message(s); SQS will redeliver them",
+                    len(messages),
+                    exc_info=True,
+                )
 
     def _delete(self, queue_url: str, messages: list[QueueMessage]) -> None:
         for start in range(0, len(messages), 10):

@@ -52,3 +52,269 @@ def rows(db: Any, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with db.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+# --- Order processing: providers, lifecycle, emails, queues, invariants ---------------------
+# (Imports are local so that this section only appends to the module.)
+
+LIFECYCLE = ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED", "COMPLETED")
+
+
+class CountingProvider:
+    """The deterministic simulator behind a thread-safe call log.
+
+    `calls` holds (idempotency_key, attempt) per provider call; `charged_keys` holds the keys
+    the simulated processor actually decided on (a repeated key is answered from memory).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        from processor.config import settings
+        from processor.payments import SimulatedPaymentProvider
+
+        self.simulator = SimulatedPaymentProvider(settings())
+        self.calls: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+
+    def charge(self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int):
+        with self._lock:
+            self.calls.append((idempotency_key, attempt))
+        return self.simulator.charge(idempotency_key, amount, customer_email, attempt)
+
+    @property
+    def charged_keys(self) -> set[str]:
+        return set(self.simulator.charges)
+
+
+class BlockingProvider(CountingProvider):
+    """Holds every charge until `release` is set; `entered` is set once a charge has begun."""
+
+    def __init__(self) -> None:
+        import threading
+
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def charge(self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int):
+        self.entered.set()
+        if not self.release.wait(timeout=30):
+            raise TimeoutError("the test never released the payment provider")
+        return super().charge(idempotency_key, amount, customer_email, attempt)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def status_of(db: Any, order_id: Any) -> str | None:
+    found = rows(db, "SELECT status FROM orders WHERE order_id = %s", str(order_id))
+    return found[0][0] if found else None
+
+
+def history_of(db: Any, order_id: Any) -> list[str]:
+    """Saved statuses of one order, oldest first."""
+    found = rows(
+        db,
+        "SELECT status FROM order_status_history WHERE order_id = %s ORDER BY id",
+        str(order_id),
+    )
+    return [status for (status,) in found]
+
+
+def payments_of(db: Any, order_id: Any) -> list[tuple[Any, ...]]:
+    """(outcome, amount, provider_ref, decline_reason, attempts) rows of one order."""
+    return rows(
+        db,
+        "SELECT outcome, amount, provider_ref, decline_reason, attempts FROM payments"
+        " WHERE order_id = %s",
+        str(order_id),
+    )
+
+
+def advance_to(order_id: Any, target: str) -> None:
+    """Run the processor's real steps until the order reaches `target`."""
+    from uuid import UUID
+
+    from db.uow import UnitOfWork
+    from processor.config import settings
+    from processor.domain import Status, is_final
+    from processor.services import STEPS
+
+    order_uuid = UUID(str(order_id))
+    while True:
+        with UnitOfWork() as uow:
+            status = Status(uow.orders.get_status(order_uuid))
+        if status == target:
+            return
+        if is_final(status):
+            raise AssertionError(f"order stopped at {status}, never reached {target}")
+        STEPS[status](order_uuid, settings())
+
+
+def emailed_statuses(endpoint: str, order_id: Any) -> list[str]:
+    """Statuses announced by the emails moto recorded for one order, in sending order."""
+    import re
+
+    from processor.local import sent_emails
+
+    found = []
+    for email in sent_emails(endpoint):
+        match = re.search(r"Order (\S+) is now ([a-z ]+)\.", email["body"] or "")
+        if match and match.group(1) == str(order_id):
+            found.append(match.group(2).upper().replace(" ", "_"))
+    return found
+
+
+def subscribe_tap(topic_arn: str, name: str, filter_policy: dict[str, Any] | None = None) -> str:
+    """An SQS queue subscribed to the topic (optionally filtered); returns its URL."""
+    import json
+
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {}
+    client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+    return url
+
+
+def tapped_events(queue_url: str) -> list[tuple[str, dict[str, Any]]]:
+    """(status message attribute, decoded event) for each SNS notification on a tap queue."""
+    import json
+
+    found = []
+    for message in receive_all(queue_url):
+        envelope = json.loads(message["Body"])
+        found.append(
+            (envelope["MessageAttributes"]["status"]["Value"], json.loads(envelope["Message"]))
+        )
+    return found
+
+
+def queue_depth(queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) message counts."""
+    attributes = client("sqs").get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
+
+
+def lambda_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """An SQS Lambda event built from `receive_message` output (real ids and handles)."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {
+                    "ApproximateReceiveCount": m.get("Attributes", {}).get(
+                        "ApproximateReceiveCount", "1"
+                    )
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orderflow-orders",
+            }
+            for m in messages
+        ]
+    }
+
+
+def consume_once(queue_url: str) -> Any:
+    """One consumer pass as the worker does it: receive, `handle_batch`, delete what is done."""
+    from processor.consumer import BatchOutcome, QueueMessage, handle_batch
+
+    outcome = BatchOutcome()
+    for message in receive_all(queue_url):
+        batch = handle_batch([QueueMessage.from_sqs(message)])
+        for done in batch.done:
+            client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=done.receipt_handle)
+        outcome.done += batch.done
+        outcome.failed += batch.failed
+    return outcome
+
+
+def invariant_violations(db: Any) -> list[str]:
+    """Everything that must hold in the database whatever was delivered, twice or at once."""
+    from itertools import pairwise
+
+    from processor.domain import Status, can_transition
+
+    problems = [
+        f"duplicate history row {row}"
+        for row in rows(
+            db,
+            "SELECT order_id, status FROM order_status_history GROUP BY 1, 2 HAVING count(*) > 1",
+        )
+    ]
+    problems += [
+        f"duplicate outbox record {row}"
+        for row in rows(
+            db, "SELECT kind, order_id, status FROM outbox GROUP BY 1, 2, 3 HAVING count(*) > 1"
+        )
+    ]
+    problems += [
+        f"saved status without exactly one notification record {row}"
+        for row in rows(
+            db,
+            "SELECT h.order_id, h.status FROM order_status_history h"
+            " FULL JOIN (SELECT * FROM outbox WHERE kind = 'notification') n"
+            " ON n.order_id = h.order_id AND n.status = h.status"
+            " WHERE h.id IS NULL OR n.id IS NULL",
+        )
+    ]
+    problems += [
+        f"order without exactly one queue message record {row}"
+        for row in rows(
+            db,
+            "SELECT o.order_id FROM orders o LEFT JOIN outbox q"
+            " ON q.kind = 'order' AND q.order_id = o.order_id"
+            " GROUP BY o.order_id HAVING count(q.id) <> 1",
+        )
+    ]
+    history: dict[Any, list[str]] = {}
+    for order_id, status in rows(
+        db, "SELECT order_id, status FROM order_status_history ORDER BY order_id, id"
+    ):
+        history.setdefault(order_id, []).append(status)
+    allowed_payments = {
+        "PENDING": {None},
+        "PROCESSING": {None, "PENDING"},
+        "PAYMENT_CONFIRMED": {"CHARGED"},
+        "FULFILLED": {"CHARGED"},
+        "COMPLETED": {"CHARGED"},
+        "PAYMENT_FAILED": {"DECLINED"},
+        "CANCELLED": {None},
+    }
+    for order_id, status, outcome in rows(
+        db,
+        "SELECT o.order_id, o.status, p.outcome"
+        " FROM orders o LEFT JOIN payments p USING (order_id)",
+    ):
+        path = history.get(order_id, [])
+        if not path or path[0] != "PENDING" or path[-1] != status:
+            problems.append(f"order {order_id} is {status} but its history is {path}")
+        for before, after in pairwise(path):
+            if not can_transition(Status(before), Status(after)):
+                problems.append(f"order {order_id} moved {before} -> {after}")
+        if outcome not in allowed_payments[status]:
+            problems.append(f"order {order_id} is {status} with payment {outcome}")
+    return problems

@@ -7,19 +7,21 @@ import hmac
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Response
 from chalice.app import Request
-from pydantic import BaseModel, ValidationError
 
 from processor import errors
 from processor.config import settings
 from processor.jsonutil import dumps, loads
 
+if TYPE_CHECKING:  # pydantic is imported by the first validation, not on every cold start
+    from pydantic import BaseModel
+
 log = logging.getLogger("orderflow.api")
 JSON_HEADERS = {"Content-Type": "application/json"}
-Model = TypeVar("Model", bound=BaseModel)
+Model = TypeVar("Model", bound="BaseModel")
 
 # Chalice's own errors (raised before our views run) mapped to our codes.
 _CHALICE_CODES = {
@@ -101,6 +103,8 @@ def parse_body(request: Request, model: type[Model]) -> Model:
 
 
 def validate(model: type[Model], data: dict[str, Any]) -> Model:
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as error:

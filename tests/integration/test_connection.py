@@ -22,7 +22,7 @@ def test_the_connection_is_reused_across_units_of_work(db):
 def test_a_connection_killed_by_the_server_is_replaced_transparently(db):
     pid = _backend_pid()
     with db.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        cur.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))  # waits for the exit
     with UnitOfWork() as uow:
         uow._cursor.execute("SELECT 1")
         assert uow._cursor.fetchone() == (1,)

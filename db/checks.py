@@ -1,0 +1,133 @@
+"""Read-only consistency queries behind `python -m processor admin check`.
+
+Each query returns only rows that break a rule, so a healthy database answers with empty
+results however large it is. The rules' parameters (the lifecycle table, which payment outcome
+each status implies) come from the caller, so the domain stays the single source of truth.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from psycopg2.extensions import cursor as Cursor
+
+
+class InvariantQueries:
+    def __init__(self, cursor: Cursor) -> None:
+        self._cur = cursor
+
+    def counts(self) -> dict[str, int]:
+        self._cur.execute(
+            "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM order_status_history),"
+            " (SELECT count(*) FROM outbox), (SELECT count(*) FROM outbox"
+            " WHERE published_at IS NULL), (SELECT count(*) FROM payments)"
+        )
+        names = ("orders", "history_rows", "outbox_records", "unsent_outbox", "payments")
+        return dict(zip(names, (int(n) for n in self._cur.fetchone()), strict=True))
+
+    def stale_orders(
+        self, final_statuses: list[str], older_than_seconds: float, limit: int
+    ) -> list[tuple[UUID, str, float]]:
+        """(order_id, status, seconds since its last change) of unfinished, idle orders."""
+        self._cur.execute(
+            "SELECT order_id, status, extract(epoch FROM now() - updated_at)::float FROM orders"
+            " WHERE status <> ALL(%s) AND updated_at < now() - make_interval(secs => %s)"
+            " ORDER BY updated_at LIMIT %s",
+            (final_statuses, older_than_seconds, limit),
+        )
+        return list(self._cur.fetchall())
+
+    def invalid_histories(self, valid_paths: list[str], limit: int) -> list[tuple[UUID, str, str]]:
+        """(order_id, status, path) where `path|status` is not one of `valid_paths`.
+
+        The path is the history in insertion order joined by '>', e.g. `PENDING>PROCESSING`;
+        a gap, a repeat, a wrong order or a current status that is not the last entry all
+        produce a string outside the valid set.
+        """
+        self._cur.execute(
+            "SELECT o.order_id, o.status, coalesce(string_agg(h.status, '>' ORDER BY h.id), '')"
+            " FROM orders o LEFT JOIN order_status_history h ON h.order_id = o.order_id"
+            " GROUP BY o.order_id, o.status"
+            " HAVING coalesce(string_agg(h.status, '>' ORDER BY h.id), '') || '|' || o.status"
+            " <> ALL(%s) LIMIT %s",
+            (valid_paths, limit),
+        )
+        return list(self._cur.fetchall())
+
+    def duplicate_outbox(self, limit: int) -> list[tuple[str, UUID, str, int]]:
+        """(kind, order_id, status, copies): one record per (kind, order, status) is the rule."""
+        self._cur.execute(
+            "SELECT kind, order_id, status, count(*) FROM outbox GROUP BY kind, order_id, status"
+            " HAVING count(*) > 1 LIMIT %s",
+            (limit,),
+        )
+        return list(self._cur.fetchall())
+
+    def missing_notifications(self, limit: int) -> list[tuple[UUID, str]]:
+        """History entries with no notification record: a saved state nobody will hear of."""
+        self._cur.execute(
+            "SELECT h.order_id, h.status FROM order_status_history h"
+            " WHERE NOT EXISTS (SELECT 1 FROM outbox n WHERE n.kind = 'notification'"
+            " AND n.order_id = h.order_id AND n.status = h.status) LIMIT %s",
+            (limit,),
+        )
+        return list(self._cur.fetchall())
+
+    def orphan_notifications(self, limit: int) -> list[tuple[UUID, str]]:
+        """Notification records for a status the order never had: an email about nothing."""
+        self._cur.execute(
+            "SELECT n.order_id, n.status FROM outbox n WHERE n.kind = 'notification'"
+            " AND NOT EXISTS (SELECT 1 FROM order_status_history h"
+            " WHERE h.order_id = n.order_id AND h.status = n.status) LIMIT %s",
+            (limit,),
+        )
+        return list(self._cur.fetchall())
+
+    def unqueued_orders(self, limit: int) -> list[UUID]:
+        """Orders without their queue-message record: nothing would ever process them."""
+        self._cur.execute(
+            "SELECT o.order_id FROM orders o WHERE NOT EXISTS (SELECT 1 FROM outbox m"
+            " WHERE m.kind = 'order' AND m.order_id = o.order_id) LIMIT %s",
+            (limit,),
+        )
+        return [row[0] for row in self._cur.fetchall()]
+
+    def unsent_outbox(
+        self, older_than_seconds: float, limit: int
+    ) -> list[tuple[int, str, UUID, str, float, int, str | None]]:
+        """(id, kind, order_id, status, age seconds, attempts, last error) of late records."""
+        self._cur.execute(
+            "SELECT id, kind, order_id, status, extract(epoch FROM now() - created_at)::float,"
+            " attempts, last_error FROM outbox WHERE published_at IS NULL"
+            " AND created_at < now() - make_interval(secs => %s) ORDER BY id LIMIT %s",
+            (older_than_seconds, limit),
+        )
+        return list(self._cur.fetchall())
+
+    def total_mismatches(self, limit: int) -> list[tuple[UUID, Decimal, Decimal, int]]:
+        """(order_id, stored total, sum of quantity x unit price, item count) that disagree."""
+        self._cur.execute(
+            "SELECT o.order_id, o.total_amount, coalesce(sum(i.quantity * i.unit_price), 0),"
+            " count(i.line_no) FROM orders o LEFT JOIN order_items i ON i.order_id = o.order_id"
+            " GROUP BY o.order_id, o.total_amount"
+            " HAVING count(i.line_no) = 0 OR o.total_amount <> sum(i.quantity * i.unit_price)"
+            " LIMIT %s",
+            (limit,),
+        )
+        return list(self._cur.fetchall())
+
+    def payment_mismatches(
+        self, allowed: list[str], limit: int
+    ) -> list[tuple[UUID, str, str | None, Any, Decimal]]:
+        """(order_id, status, payment outcome, payment amount, order total) where the pair
+        `STATUS:OUTCOME` (NONE without a payment) is not `allowed` or the amounts differ."""
+        self._cur.execute(
+            "SELECT o.order_id, o.status, p.outcome, p.amount, o.total_amount"
+            " FROM orders o LEFT JOIN payments p ON p.order_id = o.order_id"
+            " WHERE o.status || ':' || coalesce(p.outcome, 'NONE') <> ALL(%s)"
+            " OR p.amount <> o.total_amount LIMIT %s",
+            (allowed, limit),
+        )
+        return list(self._cur.fetchall())

@@ -1,0 +1,181 @@
+"""Cancellation against the processor: allowed before payment starts, refused after with the
+current status, idempotent, and respected by a message that is already in flight."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from processor import services
+from processor.errors import InvalidOrderState
+from processor.payments import TransientPaymentError
+from tests.helpers import (
+    BlockingProvider,
+    CountingProvider,
+    advance_to,
+    consume_once,
+    count,
+    emailed_statuses,
+    history_of,
+    invariant_violations,
+    order_request,
+    payments_of,
+    status_of,
+    wait_until,
+)
+
+
+@pytest.fixture(autouse=True)
+def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
+    yield
+    assert invariant_violations(system["db"]) == []
+
+
+@pytest.fixture
+def provider(system: dict[str, Any]) -> Iterator[CountingProvider]:
+    counting = CountingProvider()
+    services.set_payment_provider(counting)
+    yield counting
+    services.set_payment_provider(None)
+
+
+def _create(email: str = "ada@example.com") -> str:
+    body, _ = services.create_order(order_request(email))
+    return body["order_id"]
+
+
+def _cancel(api: Any, order_id: str) -> tuple[int, Any]:
+    status, body, _ = api.post(f"/orders/{order_id}/cancel")
+    return status, body
+
+
+def test_a_pending_order_is_cancelled_and_its_queued_message_changes_nothing(api, system, provider):
+    order_id = _create()
+    status, body = _cancel(api, order_id)
+    assert status == 200
+    assert body["status"] == "CANCELLED"
+    assert [h["status"] for h in body["status_history"]] == ["CANCELLED", "PENDING"]
+    assert body["status_history"][0]["reason"] == "cancelled by customer"
+
+    outcome = consume_once(system["ORDER_QUEUE_URL"])  # the message was already queued
+    assert len(outcome.done) == 1
+    assert status_of(system["db"], order_id) == "CANCELLED"
+    assert history_of(system["db"], order_id) == ["PENDING", "CANCELLED"]
+    assert payments_of(system["db"], order_id) == []
+    assert provider.calls == []
+    assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == ["PENDING", "CANCELLED"]
+
+
+def test_an_order_in_processing_is_cancelled_before_payment_and_never_charged(
+    api, system, provider
+):
+    order_id = _create()
+    advance_to(order_id, "PROCESSING")  # the processor got this far, then the customer cancels
+    status, body = _cancel(api, order_id)
+    assert status == 200
+    assert body["status"] == "CANCELLED"
+
+    assert services.process_order(UUID(order_id)) == "CANCELLED"
+    assert history_of(system["db"], order_id) == ["PENDING", "PROCESSING", "CANCELLED"]
+    assert payments_of(system["db"], order_id) == []
+    assert provider.calls == []
+    assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == [
+        "PENDING",
+        "PROCESSING",
+        "CANCELLED",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("email", "reached"),
+    [
+        ("ada@example.com", "PAYMENT_CONFIRMED"),
+        ("ada@example.com", "FULFILLED"),
+        ("ada@example.com", "COMPLETED"),
+        ("ada+decline@example.com", "PAYMENT_FAILED"),
+    ],
+)
+def test_cancelling_after_payment_is_409_with_the_current_status(
+    api, system, provider, email, reached
+):
+    order_id = _create(email)
+    advance_to(order_id, reached)
+    before = history_of(system["db"], order_id)
+
+    status, body = _cancel(api, order_id)
+    assert status == 409
+    assert body["error"]["code"] == "INVALID_ORDER_STATE"
+    assert body["error"]["details"] == [{"field": "status", "message": reached}]
+    assert reached in body["error"]["message"]
+    assert status_of(system["db"], order_id) == reached
+    assert history_of(system["db"], order_id) == before
+
+
+def test_cancelling_once_the_charge_has_started_is_409_even_in_processing(api, system, provider):
+    order_id = _create("ada+unavailable@example.com")
+    with pytest.raises(TransientPaymentError):
+        services.process_order(UUID(order_id))  # payment started, outcome unknown
+
+    status, body = _cancel(api, order_id)
+    assert status == 409
+    assert body["error"]["details"] == [{"field": "status", "message": "PROCESSING"}]
+    assert status_of(system["db"], order_id) == "PROCESSING"
+
+
+def test_cancelling_twice_succeeds_both_times_and_changes_the_order_once(api, system, provider):
+    order_id = _create()
+    first_status, first = _cancel(api, order_id)
+    second_status, second = _cancel(api, order_id)
+    assert (first_status, second_status) == (200, 200)
+    assert first["status"] == second["status"] == "CANCELLED"
+    assert second["status_history"] == first["status_history"]
+    assert history_of(system["db"], order_id) == ["PENDING", "CANCELLED"]
+    assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == ["PENDING", "CANCELLED"]
+
+
+def test_cancelling_an_unknown_order_is_404(api, system):
+    status, body = _cancel(api, "00000000-0000-4000-8000-000000000000")
+    assert status == 404
+    assert body["error"]["code"] == "ORDER_NOT_FOUND"
+
+
+def test_a_cancel_arriving_during_the_charge_waits_for_it_and_is_refused(system):
+    provider = BlockingProvider()
+    services.set_payment_provider(provider)
+    order_id = _create()
+    results: dict[str, Any] = {}
+
+    def process() -> None:
+        results["processed"] = services.process_order(UUID(order_id))
+
+    def cancel() -> None:
+        try:
+            services.cancel_order(UUID(order_id))
+        except InvalidOrderState as error:
+            results["refused"] = error.details[0]["message"]
+
+    processing = threading.Thread(target=process)
+    processing.start()
+    assert provider.entered.wait(10)  # the order row is locked, the charge is in flight
+    cancelling = threading.Thread(target=cancel)
+    cancelling.start()
+    wait_until(
+        lambda: count(
+            system["db"],
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        ),
+        what="the cancel to wait on the order's row lock",
+    )
+    provider.release.set()
+    processing.join(10)
+    cancelling.join(10)
+
+    assert results["processed"] == "COMPLETED"
+    assert results["refused"] in {"PAYMENT_CONFIRMED", "FULFILLED", "COMPLETED"}
+    assert "CANCELLED" not in history_of(system["db"], order_id)
+    assert len(provider.calls) == 1

@@ -1,0 +1,71 @@
+"""Schemathesis against the real HTTP server, driven by the document the server publishes.
+
+For every operation it sends generated requests, valid and invalid (its coverage phase adds
+boundary values), with the API key enforced, and requires: no 5xx; every response matches
+the document (status, content type, headers, body schema); invalid input is rejected; and
+every rejected request (4xx) left every table exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from processor.openapi import render
+from tests.reliability.chaos import SCHEMATHESIS_MAX_EXAMPLES
+from tests.reliability.conftest import table_counts
+
+API_KEY = "contract-key"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+    ignored_auth,
+]
+
+
+@pytest.fixture(autouse=True)
+def api_key_required(configure: Any) -> None:
+    configure(API_KEY=API_KEY)
+
+
+# The document the server serves is `render()` (test_openapi proves it); loading it from the
+# code keeps collection independent of a running server.
+schema = schemathesis.openapi.from_dict(json.loads(render()))
+
+
+@schema.parametrize()
+@settings(
+    max_examples=SCHEMATHESIS_MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_generated_requests_get_documented_answers_and_rejected_ones_change_nothing(
+    case: Any, api_url: str, system: dict[str, Any]
+) -> None:
+    before = table_counts(system["db"])
+    response = case.call(base_url=api_url, headers={"x-api-key": API_KEY})
+    case.validate_response(
+        response,
+        checks=CHECKS,
+        headers={"x-api-key": API_KEY},
+        transport_kwargs={"base_url": api_url},
+    )
+    if 400 <= response.status_code < 500:
+        assert table_counts(system["db"]) == before, (response.status_code, response.text)

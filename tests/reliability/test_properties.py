@@ -1,0 +1,283 @@
+"""Property tests: exact money for any item list, and a consistent lifecycle for any
+interleaving of deliveries, duplicate and concurrent deliveries, crashes and cancels.
+
+The lifecycle properties run against the real PostgreSQL and moto (SES), because what they
+protect (guarded updates, row locks, SKIP LOCKED relays) lives in the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from unittest import mock
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from processor import outbox, services
+from processor.config import settings as app_settings
+from processor.domain import FINAL_STATUSES, TRANSITIONS, Status
+from processor.errors import InvalidOrderState
+from processor.invariants import PAYMENT_OUTCOMES
+from processor.jsonutil import dumps, loads
+from processor.payments import ChargeResult, SimulatedPaymentProvider, TransientPaymentError
+from processor.schemas import MAX_TOTAL, CreateOrderRequest
+from tests.reliability.chaos import (
+    MONEY_MAX_EXAMPLES,
+    PROPERTY_MAX_EXAMPLES,
+    UUID_PATTERN,
+    expected_subjects,
+)
+
+DB_SETTINGS = settings(
+    max_examples=PROPERTY_MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+# (quantity, unit price in integer cents): the whole accepted range, edges included.
+LINES = st.lists(
+    st.tuples(st.integers(1, 10_000), st.integers(0, 100_000_000)), min_size=1, max_size=100
+)
+
+
+def _price_text(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _request_json(lines: list[tuple[int, int]], email: str = "prop@example.com") -> str:
+    """The request as a client would send it: prices as JSON number tokens like 24.99."""
+    items = ", ".join(
+        f'{{"product_name": "p{n}", "quantity": {q}, "unit_price": {_price_text(c)}}}'
+        for n, (q, c) in enumerate(lines)
+    )
+    return f'{{"customer_email": "{email}", "customer_name": "P", "items": [{items}]}}'
+
+
+@given(lines=LINES)
+@settings(max_examples=MONEY_MAX_EXAMPLES, deadline=None)
+def test_totals_are_the_exact_sum_of_integer_cents_for_any_item_list(lines):
+    cents = sum(q * c for q, c in lines)
+    data = loads(_request_json(lines))
+    if Fraction(cents, 100) > MAX_TOTAL:
+        with pytest.raises(ValidationError):
+            CreateOrderRequest.model_validate(data)
+        return
+    request = CreateOrderRequest.model_validate(data)
+    assert request.total() == Fraction(cents, 100)
+    for item, (quantity, price) in zip(request.line_items(), lines, strict=True):
+        assert item.subtotal == Fraction(quantity * price, 100)
+    # ...and the JSON written for it carries the same digits, not a float approximation.
+    assert f'"total": {_price_text(cents)}' in dumps({"total": request.total()})
+
+
+@given(lines=LINES)
+@settings(max_examples=MONEY_MAX_EXAMPLES // 3, deadline=None)
+def test_more_than_two_decimals_are_rejected_rather_than_rounded(lines):
+    text = _request_json(lines).replace(f"{_price_text(lines[0][1])}}}", "0.001}", 1)
+    assume("0.001" in text)
+    with pytest.raises(ValidationError):
+        CreateOrderRequest.model_validate(loads(text))
+
+
+@given(
+    lines=st.lists(st.tuples(st.integers(1, 50), st.integers(0, 99_999)), min_size=1, max_size=8)
+)
+@DB_SETTINGS
+def test_stored_and_served_totals_are_the_integer_cent_sum(system, lines):
+    request = CreateOrderRequest.model_validate(loads(_request_json(lines)))
+    created, _ = services.create_order(request)
+    served = services.get_order(UUID(created["order_id"]))
+    assert (
+        served["total_amount"]
+        == created["total_amount"]
+        == Fraction(sum(q * c for q, c in lines), 100)
+    )
+    assert [i["subtotal"] for i in served["items"]] == [Fraction(q * c, 100) for q, c in lines]
+    with system["db"].cursor() as cur:
+        cur.execute("SELECT total_amount FROM orders WHERE order_id = %s", (created["order_id"],))
+        assert cur.fetchone()[0] == Fraction(sum(q * c for q, c in lines), 100)
+
+
+# --- the lifecycle under any interleaving ---------------------------------------------------
+
+
+class Crash(Exception):
+    """Injected: the process dies right after a step committed."""
+
+
+class CountingProvider:
+    """The simulator, counting answered charges per idempotency key (transient errors are
+    not answers: nothing was charged)."""
+
+    def __init__(self) -> None:
+        self._simulator = SimulatedPaymentProvider(app_settings())
+        self.answered: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def charge(
+        self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int
+    ) -> ChargeResult:
+        result = self._simulator.charge(idempotency_key, amount, customer_email, attempt)
+        with self._lock:
+            self.answered[idempotency_key] += 1
+        return result
+
+
+@contextlib.contextmanager
+def crash_after(steps: int | None) -> Iterator[None]:
+    """Make the `steps`-th step of the next delivery raise right after it returned (its
+    transaction has committed by then)."""
+    if steps is None:
+        yield
+        return
+    done = 0
+
+    def wrap(step: Callable[..., Status]) -> Callable[..., Status]:
+        def crashing(order_id: UUID, config: Any) -> Status:
+            nonlocal done
+            result = step(order_id, config)
+            done += 1
+            if done == steps:
+                raise Crash(f"after step {steps}")
+            return result
+
+        return crashing
+
+    with mock.patch.dict(services.STEPS, {s: wrap(f) for s, f in services.STEPS.items()}):
+        yield
+
+
+def _deliver(order_id: UUID) -> None:
+    """One message delivery; errors the consumer would retry are what SQS redelivers."""
+    with contextlib.suppress(Crash, TransientPaymentError):
+        services.process_order(order_id)
+
+
+def _cancel(order_id: UUID) -> None:
+    with contextlib.suppress(InvalidOrderState):
+        services.cancel_order(order_id)
+
+
+def _together(*calls: Callable[[], None]) -> None:
+    """Start the calls at the same moment on separate threads (and connections)."""
+    gate = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], None]) -> None:
+        gate.wait(timeout=10)
+        try:
+            call()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+
+
+ACTIONS = st.one_of(
+    st.tuples(st.just("deliver"), st.none() | st.integers(1, 4)),
+    st.tuples(st.just("duplicate deliveries"), st.integers(2, 3)),
+    st.tuples(st.just("cancel"), st.none()),
+    st.tuples(st.just("cancel during delivery"), st.none()),
+    st.tuples(st.just("relay"), st.none()),
+)
+
+
+def _apply(order_id: UUID, action: str, arg: int | None) -> None:
+    if action == "deliver":
+        with crash_after(arg):
+            _deliver(order_id)
+    elif action == "duplicate deliveries":
+        _together(*[lambda: _deliver(order_id)] * (arg or 2))
+    elif action == "cancel":
+        _cancel(order_id)
+    elif action == "cancel during delivery":
+        _together(lambda: _deliver(order_id), lambda: _cancel(order_id))
+    else:
+        outbox.publish(order_id=order_id, kind="notification")
+
+
+@pytest.fixture
+def provider(system: dict[str, Any], configure: Any) -> Iterator[CountingProvider]:
+    configure(PAYMENT_RETRY_ATTEMPTS="1")  # so `+flaky` errors reach the consumer (redelivery)
+    counting = CountingProvider()
+    services.set_payment_provider(counting)
+    yield counting
+    services.set_payment_provider(None)
+
+
+@given(
+    customer=st.sampled_from(["ok", "decline", "flaky"]),
+    actions=st.lists(ACTIONS, max_size=8),
+)
+@DB_SETTINGS
+def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
+    system, provider, customer, actions
+):
+    email = {"ok": "a@example.com", "decline": "a+decline@example.com"}.get(
+        customer, "a+flaky@example.com"
+    )
+    request = CreateOrderRequest.model_validate(loads(_request_json([(2, 1999)], email)))
+    order_id = UUID(services.create_order(request)[0]["order_id"])
+    for action, arg in actions:
+        _apply(order_id, action, arg)
+    for _ in range(10):  # SQS keeps redelivering until the order is final
+        _deliver(order_id)
+    outbox.publish(order_id=order_id, kind="notification")
+
+    db = system["db"]
+    with db.cursor() as cur:
+        cur.execute("SELECT status FROM orders WHERE order_id = %s", (order_id,))
+        status = Status(cur.fetchone()[0])
+        cur.execute(
+            "SELECT status FROM order_status_history WHERE order_id = %s ORDER BY id", (order_id,)
+        )
+        path = [Status(s) for (s,) in cur.fetchall()]
+        cur.execute("SELECT outcome FROM payments WHERE order_id = %s", (order_id,))
+        payments = [outcome for (outcome,) in cur.fetchall()]
+        cur.execute(
+            "SELECT status, published_at IS NOT NULL FROM outbox"
+            " WHERE order_id = %s AND kind = 'notification'",
+            (order_id,),
+        )
+        notes = cur.fetchall()
+
+    assert status in FINAL_STATUSES
+    assert path[0] == Status.PENDING and path[-1] == status
+    assert all(b in TRANSITIONS[a] for a, b in itertools.pairwise(path)), path
+    assert len(set(path)) == len(path)
+    assert sum(s in FINAL_STATUSES for s in path) == 1
+    assert len(payments) <= 1
+    assert (payments[0] if payments else "NONE") in PAYMENT_OUTCOMES[status]
+    charged_once = 1 if payments and payments[0] in ("CHARGED", "DECLINED") else 0
+    assert provider.answered[f"order-{order_id}"] == charged_once
+    assert sorted(s for s, _ in notes) == sorted(path)
+    assert all(sent for _, sent in notes)
+    assert _emails(str(order_id)) == Counter(path)
+
+
+def _emails(order_id: str) -> Counter[str]:
+    from processor.local import sent_emails
+
+    subjects = expected_subjects(order_id)
+    found: Counter[str] = Counter()
+    for email in sent_emails(os.environ["AWS_ENDPOINT_URL"]):
+        match = UUID_PATTERN.search(email.get("body") or "")
+        if match and match.group(0) == order_id:
+            found[subjects.get(email["subject"], "?")] += 1
+    return found
