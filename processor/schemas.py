@@ -111,7 +111,7 @@ class OrderItemOut(BaseModel):
     subtotal: Decimal
 
 
-class OrderOut(BaseModel):
+class _OrderFields(BaseModel):
     order_id: UUID
     customer_email: str
     customer_name: str
@@ -119,17 +119,13 @@ class OrderOut(BaseModel):
     status: Status
     items: list[OrderItemOut]
     created_at: datetime
+
+
+class OrderOut(_OrderFields):
     updated_at: datetime
 
 
-class CreatedOrder(BaseModel):
-    order_id: UUID
-    customer_email: str
-    customer_name: str
-    total_amount: Decimal
-    status: Status
-    items: list[OrderItemOut]
-    created_at: datetime
+class CreatedOrder(_OrderFields):
     message: str
 
 

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from processor import services
 from processor.jsonutil import loads
+from tests.helpers import CountingProvider, invariant_violations
 
 
 class Api:
@@ -50,3 +52,19 @@ ORDER = {
         {"product_name": "Gadget", "quantity": 1, "unit_price": 75.99},
     ],
 }
+
+
+@pytest.fixture
+def invariants_hold(system: dict[str, Any]) -> Iterator[None]:
+    """After the test: no duplicate history, outbox or payment rows (see helpers)."""
+    yield
+    assert invariant_violations(system["db"]) == []
+
+
+@pytest.fixture
+def provider(system: dict[str, Any]) -> Iterator[CountingProvider]:
+    """A payment provider that counts calls and charges, installed for the test."""
+    counting = CountingProvider()
+    services.set_payment_provider(counting)
+    yield counting
+    services.set_payment_provider(None)

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from processor.consumer import QueueMessage, handle_batch
 from processor.payments import ChargeResult
 from tests.helpers import (
     consume_once,
-    invariant_violations,
     order_request,
     queue_depth,
     receive_all,
@@ -30,10 +28,7 @@ from tests.helpers import (
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
-    yield
-    assert invariant_violations(system["db"]) == []
+pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 class ApprovingProvider:

@@ -16,7 +16,6 @@ from tests.helpers import (
     LIFECYCLE,
     count,
     emailed_statuses,
-    invariant_violations,
     lambda_event,
     order_request,
     receive_all,
@@ -24,11 +23,7 @@ from tests.helpers import (
 )
 from tests.integration.conftest import ORDER
 
-
-@pytest.fixture(autouse=True)
-def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
-    yield
-    assert invariant_violations(system["db"]) == []
+pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 @pytest.fixture

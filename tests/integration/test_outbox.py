@@ -20,7 +20,6 @@ from tests.helpers import (
     consume_once,
     count,
     emailed_statuses,
-    invariant_violations,
     order_request,
     queue_depth,
     receive_all,
@@ -31,11 +30,7 @@ from tests.helpers import (
 )
 from tests.integration.conftest import ORDER
 
-
-@pytest.fixture(autouse=True)
-def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
-    yield
-    assert invariant_violations(system["db"]) == []
+pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 @contextlib.contextmanager

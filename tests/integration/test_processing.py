@@ -4,7 +4,6 @@ events, payment declines, transient provider failures with retries and backoff, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -17,12 +16,10 @@ from processor.consumer import QueueMessage, handle_batch
 from processor.payments import TransientPaymentError
 from tests.helpers import (
     LIFECYCLE,
-    CountingProvider,
     consume_once,
     count,
     emailed_statuses,
     history_of,
-    invariant_violations,
     order_request,
     payments_of,
     queue_depth,
@@ -33,19 +30,7 @@ from tests.helpers import (
 )
 from tests.integration.conftest import ORDER
 
-
-@pytest.fixture(autouse=True)
-def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
-    yield
-    assert invariant_violations(system["db"]) == []
-
-
-@pytest.fixture
-def provider(system: dict[str, Any]) -> Iterator[CountingProvider]:
-    counting = CountingProvider()
-    services.set_payment_provider(counting)
-    yield counting
-    services.set_payment_provider(None)
+pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 def _create(email: str = "ada@example.com") -> UUID:

@@ -4,7 +4,6 @@ current status, idempotent, and respected by a message that is already in flight
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -15,32 +14,18 @@ from processor.errors import InvalidOrderState
 from processor.payments import TransientPaymentError
 from tests.helpers import (
     BlockingProvider,
-    CountingProvider,
     advance_to,
     consume_once,
     count,
     emailed_statuses,
     history_of,
-    invariant_violations,
     order_request,
     payments_of,
     status_of,
     wait_until,
 )
 
-
-@pytest.fixture(autouse=True)
-def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
-    yield
-    assert invariant_violations(system["db"]) == []
-
-
-@pytest.fixture
-def provider(system: dict[str, Any]) -> Iterator[CountingProvider]:
-    counting = CountingProvider()
-    services.set_payment_provider(counting)
-    yield counting
-    services.set_payment_provider(None)
+pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 def _create(email: str = "ada@example.com") -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -20,11 +19,9 @@ from processor.domain import Status
 from tests.helpers import (
     LIFECYCLE,
     BlockingProvider,
-    CountingProvider,
     count,
     emailed_statuses,
     history_of,
-    invariant_violations,
     order_request,
     payments_of,
     receive_all,
@@ -37,18 +34,7 @@ class Crash(Exception):
     """Stands in for the process dying at a chosen point."""
 
 
-@pytest.fixture(autouse=True)
-def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
-    yield
-    assert invariant_violations(system["db"]) == []
-
-
-@pytest.fixture
-def provider(system: dict[str, Any]) -> Iterator[CountingProvider]:
-    counting = CountingProvider()
-    services.set_payment_provider(counting)
-    yield counting
-    services.set_payment_provider(None)
+pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 def _create_and_receive(system: dict[str, Any], email: str = "ada@example.com") -> QueueMessage:

@@ -24,7 +24,6 @@ from processor.worker import Worker, WorkerOptions
 from tests.helpers import (
     BlockingProvider,
     CountingProvider,
-    invariant_violations,
     order_request,
     queue_depth,
     rows,
@@ -36,10 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 FINAL = {"COMPLETED", "PAYMENT_FAILED", "CANCELLED"}
 
 
-@pytest.fixture(autouse=True)
-def _invariants_hold(system: dict[str, Any]) -> Iterator[None]:
-    yield
-    assert invariant_violations(system["db"]) == []
+pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 @contextlib.contextmanager
