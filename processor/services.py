@@ -23,7 +23,12 @@ from db.uow import UnitOfWork
 from processor import outbox
 from processor.config import Settings, settings
 from processor.domain import CANCELLABLE_STATUSES, Status, check_transition, is_final
-from processor.errors import IdempotencyKeyReused, InvalidOrderState, OrderNotFound
+from processor.errors import (
+    IdempotencyKeyReused,
+    InvalidOrderState,
+    OrderNotFound,
+    ValidationFailed,
+)
 from processor.jsonutil import dumps, loads
 from processor.observability import correlation_id, emit_metric, log_context
 from processor.pagination import decode_cursor, encode_cursor
@@ -51,8 +56,6 @@ def _now() -> datetime:
 
 
 def parse_order_id(text: str) -> UUID:
-    from processor.errors import ValidationFailed
-
     try:
         return UUID(text)
     except (ValueError, TypeError, AttributeError):
