@@ -193,7 +193,8 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         f"Handler {ms(handler_s)} = the raw floor {ms(floor_s)} (same rows, one round trip;"
         f" {ms(raw_s)} with one execute per INSERT) + the outbox relay {ms(relay_s)} + {ms(rest)}"
         " for Chalice's event handling, validation, JSON, logs and metrics. The create is one"
-        " autocommit statement (no BEGIN/COMMIT round trips, Idempotency-Key included); the"
+        " prepared autocommit statement (no planning, no BEGIN/COMMIT round trips,"
+        " Idempotency-Key included); the"
         " relay sends the queue message and records it in one more round trip that does not"
         " wait for the WAL flush: the price of never losing an accepted order.",
         f"Publishing to moto SQS adds about {ms(moto_extra_s)} per order"

@@ -99,8 +99,18 @@ def get_connection() -> psycopg2.extensions.connection:
         discard_connection()
         conn = _connect()
         _local.conn = conn
+        _local.prepared = set()
     _local.last_used = now
     return conn
+
+
+def prepared_statements() -> set[str]:
+    """Names of the statements prepared on this thread's current connection (a new
+    connection starts with none)."""
+    found: set[str] | None = getattr(_local, "prepared", None)
+    if found is None:
+        found = _local.prepared = set()
+    return found
 
 
 def discard_connection() -> None:

@@ -8,6 +8,8 @@ same statement, so a lost race or a redelivery changes nothing.
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +18,33 @@ from uuid import UUID
 
 from psycopg2.extensions import cursor as Cursor
 from psycopg2.extras import Json
+
+from db.connection import prepared_statements
+
+_NAMED_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def _execute_prepared(cur: Cursor, name: str, sql: str, params: dict[str, Any]) -> None:
+    """Run a hot statement as a server-side prepared statement: planning a statement this
+    size costs about as much as executing it, and the plan is the same every time.
+
+    Prepared once per connection. Off with DB_PREPARED_STATEMENTS=off, which the stack sets
+    when RDS Proxy is on (a PREPARE pins the client to one database connection there).
+    """
+    if os.environ.get("DB_PREPARED_STATEMENTS", "on") == "off":
+        cur.execute(sql, params)
+        return
+    order: list[str] = []
+    for found in _NAMED_PARAMETER.findall(sql):
+        if found not in order:
+            order.append(found)
+    prepared = prepared_statements()
+    if name not in prepared:
+        positional = _NAMED_PARAMETER.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
+        cur.execute(f"PREPARE {name} AS {positional}")
+        prepared.add(name)
+    cur.execute(f"EXECUTE {name} ({', '.join(f'%({p})s' for p in order)})", params)
+
 
 ORDER_COLUMNS = (
     "order_id, customer_email, customer_name, total_amount, status, created_at, updated_at"
@@ -109,7 +138,9 @@ class OrderRepository:
         first one commits, then finds it taken: one key, one order.
         """
         key = idempotency.key if idempotency else None
-        self._cur.execute(
+        _execute_prepared(
+            self._cur,
+            "orderflow_create_order",
             """
             WITH claimed_key AS (
                 INSERT INTO idempotency_keys

@@ -21,6 +21,7 @@ APP_ENV_NAMES = {
     "LOG_LEVEL",
     "POWERTOOLS_SERVICE_NAME",
     "METRICS_NAMESPACE",
+    "DB_PREPARED_STATEMENTS",
 }
 
 
@@ -58,6 +59,7 @@ def test_functions_run_in_the_vpc_with_the_app_environment(any_stack: Deployment
         assert env["DB_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
         assert env["POWERTOOLS_SERVICE_NAME"] == "orderflow"
         assert env["METRICS_NAMESPACE"] == "orderflow/test"  # per environment
+        assert env["DB_PREPARED_STATEMENTS"] == "on"  # no RDS Proxy in this stack
         assert fn.inputs["vpcConfig"]["securityGroupIds"] == ["app-sg-id"]
         assert fn.inputs["runtime"] == "python3.11"
 

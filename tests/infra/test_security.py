@@ -110,6 +110,7 @@ def test_rds_proxy_sits_between_app_and_db_when_enabled(base_config: dict[str, s
     assert sources == {"db-sg-id": "proxy-sg-id", "proxy-sg-id": "app-sg-id"}
     env = stack.named("api", "aws:lambda/function:Function").inputs["environment"]["variables"]
     assert env["DB_HOST"] == proxy.state["endpoint"]
+    assert env["DB_PREPARED_STATEMENTS"] == "off"  # a PREPARE would pin proxy connections
     assert stack.outputs["db_endpoint"] == proxy.state["endpoint"]
 
 

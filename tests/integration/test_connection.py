@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from db.connection import get_connection
+from db.connection import discard_connection, get_connection
 from db.uow import UnitOfWork
 from tests.helpers import count
 
@@ -47,3 +47,39 @@ def test_each_thread_has_exactly_one_connection(db, database_url):
     assert len(pids) == 15
     assert len(set(pids)) == 5
     assert count(db, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", pids) == 0
+
+
+def test_the_create_statement_is_prepared_once_per_connection_and_again_after_a_reconnect(
+    system, db
+):
+    from processor import services
+    from tests.helpers import order_request
+
+    for _ in range(3):
+        services.create_order(order_request())
+    assert "orderflow_create_order" in get_connection_prepared()
+    pid = _backend_pid()
+    with db.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    services.create_order(order_request())
+    assert _backend_pid() != pid
+    assert "orderflow_create_order" in get_connection_prepared()
+    assert count(db, "SELECT count(*) FROM orders") == 4
+
+
+def test_prepared_statements_can_be_switched_off_for_rds_proxy(system, db, monkeypatch):
+    from processor import services
+    from tests.helpers import order_request
+
+    monkeypatch.setenv("DB_PREPARED_STATEMENTS", "off")
+    discard_connection()
+    services.create_order(order_request())
+    assert "orderflow_create_order" not in get_connection_prepared()
+    assert count(db, "SELECT count(*) FROM orders") == 1
+
+
+def get_connection_prepared() -> set[str]:
+    """Statements the server really has prepared on this thread's connection."""
+    with UnitOfWork() as uow:
+        uow._cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {row[0] for row in uow._cursor.fetchall()}
