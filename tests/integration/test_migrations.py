@@ -1,0 +1,56 @@
+"""The migrator: applies each version once, records it, and is safe to run concurrently."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg2
+
+from db.embedded import ensure_database, with_database
+from db.migrate import available_migrations, migrate
+
+
+def _fresh(database_url: str, name: str) -> str:
+    return ensure_database(with_database(database_url, "postgres"), name, recreate=True)
+
+
+def _versions(url: str) -> list[int]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT version FROM schema_migrations ORDER BY version")
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def test_migrations_apply_in_order_and_are_recorded(database_url):
+    url = _fresh(database_url, "orderflow_migrate_once")
+    applied = migrate(url)
+    assert applied == [path.name for _, path in available_migrations()]
+    assert _versions(url) == [version for version, _ in available_migrations()]
+
+
+def test_running_the_migrator_again_changes_nothing(database_url):
+    url = _fresh(database_url, "orderflow_migrate_twice")
+    migrate(url)
+    assert migrate(url) == []
+
+
+def test_concurrent_migrators_apply_each_version_exactly_once(database_url):
+    url = _fresh(database_url, "orderflow_migrate_race")
+    results: list[list[str]] = []
+    barrier = threading.Barrier(4)
+
+    def run() -> None:
+        barrier.wait()
+        results.append(migrate(url))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    applied = [name for result in results for name in result]
+    assert sorted(applied) == sorted(path.name for _, path in available_migrations())
+    assert _versions(url) == [version for version, _ in available_migrations()]
