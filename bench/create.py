@@ -20,6 +20,7 @@ from bench.measure import (
     counting_connections,
     interleave,
     median,
+    run_transaction,
     time_calls,
 )
 from bench.report import Figure, Section, ms, pct, ratio_figure
@@ -76,13 +77,7 @@ class RawCreate:
                 ),
             ),
         ]
-        with self.conn.cursor() as cur:
-            if self.packed:
-                cur.execute(b"; ".join(cur.mogrify(sql, params) for sql, params in statements))
-            else:
-                for sql, params in statements:
-                    cur.execute(sql, params)
-        self.conn.commit()
+        run_transaction(self.conn, statements, self.packed)
 
     def close(self) -> None:
         self.conn.close()

@@ -79,6 +79,18 @@ def time_calls(owner: Any, attribute: str, sink: list[float]) -> Iterator[None]:
 # --- SQL statement and round-trip counting -------------------------------------------------
 
 
+def run_transaction(conn: Any, statements: list[tuple[str, Any]], packed: bool) -> None:
+    """Run a baseline's statements in one transaction and commit: `packed` sends them as one
+    multi-statement string (one round trip), otherwise one execute each."""
+    with conn.cursor() as cur:
+        if packed:
+            cur.execute(b"; ".join(cur.mogrify(sql, params) for sql, params in statements))
+        else:
+            for sql, params in statements:
+                cur.execute(sql, params)
+    conn.commit()
+
+
 @dataclass
 class SqlCount:
     """What one connection sent: statements, and the BEGIN/COMMIT/ROLLBACK psycopg2 adds."""

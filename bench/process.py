@@ -19,6 +19,7 @@ from bench.measure import (
     counting_connections,
     interleave,
     median,
+    run_transaction,
 )
 from bench.report import Figure, Section, ms, pct, ratio_figure
 from bench.sizes import Sizes
@@ -42,13 +43,7 @@ class RawLifecycle:
         self.packed = packed
 
     def _transaction(self, statements: list[tuple[str, Any]]) -> None:
-        with self.conn.cursor() as cur:
-            if self.packed:
-                cur.execute(b"; ".join(cur.mogrify(sql, params) for sql, params in statements))
-            else:
-                for sql, params in statements:
-                    cur.execute(sql, params)
-        self.conn.commit()
+        run_transaction(self.conn, statements, self.packed)
 
     def _move(self, order_id: UUID, source: str, target: str) -> list[tuple[str, Any]]:
         now = datetime.now(UTC)

@@ -8,6 +8,7 @@ same statement, so a lost race or a redelivery changes nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -34,16 +35,22 @@ def _execute_prepared(cur: Cursor, name: str, sql: str, params: dict[str, Any]) 
     if os.environ.get("DB_PREPARED_STATEMENTS", "on") == "off":
         cur.execute(sql, params)
         return
-    order: list[str] = []
-    for found in _NAMED_PARAMETER.findall(sql):
-        if found not in order:
-            order.append(found)
+    prepare, execute = _prepared_forms(name, sql)
     prepared = prepared_statements()
     if name not in prepared:
-        positional = _NAMED_PARAMETER.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
-        cur.execute(f"PREPARE {name} AS {positional}")
+        cur.execute(prepare)
         prepared.add(name)
-    cur.execute(f"EXECUTE {name} ({', '.join(f'%({p})s' for p in order)})", params)
+    cur.execute(execute, params)
+
+
+@functools.lru_cache(maxsize=16)
+def _prepared_forms(name: str, sql: str) -> tuple[str, str]:
+    """`PREPARE` (named parameters turned positional) and `EXECUTE` texts, worked out once
+    per statement rather than on every request."""
+    order = list(dict.fromkeys(_NAMED_PARAMETER.findall(sql)))
+    positional = _NAMED_PARAMETER.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
+    arguments = ", ".join(f"%({parameter})s" for parameter in order)
+    return f"PREPARE {name} AS {positional}", f"EXECUTE {name} ({arguments})"
 
 
 ORDER_COLUMNS = (
@@ -348,15 +355,6 @@ class PaymentRepository:
             (outcome, provider_ref, decline_reason, order_id),
         )
 
-    def get(self, order_id: UUID) -> PaymentRow | None:
-        self._cur.execute(
-            "SELECT outcome, amount, provider_ref, decline_reason, attempts FROM payments"
-            " WHERE order_id = %s",
-            (order_id,),
-        )
-        row = self._cur.fetchone()
-        return PaymentRow(*row) if row else None
-
 
 class OutboxRepository:
     def __init__(self, cursor: Cursor) -> None:
@@ -434,10 +432,6 @@ class OutboxRepository:
             " COMMIT",
             {"id": record_id, "error": (error or "")[:500]},
         )
-
-    def pending_count(self) -> int:
-        self._cur.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        return int(self._cur.fetchone()[0])
 
     def purge_idempotency_keys(self, older_than_hours: int) -> int:
         self._cur.execute(

