@@ -46,13 +46,20 @@ def interleave(
     contenders: dict[str, Callable[[], Any]], calls: int, warmup: int = 3
 ) -> dict[str, list[float]]:
     """Seconds per call of each contender, calling them in turn, call by call, so that drift
-    (another process hitting the disk, CPU frequency) lands on all of them alike."""
+    (another process hitting the disk, CPU frequency) lands on all of them alike.
+
+    The order rotates every round: a call pays for what the database still does after the
+    previous one (WAL flush, a backend finishing up), so each contender follows each other
+    equally often instead of always following the same one.
+    """
     for fn in contenders.values():
         run_timed(fn, warmup)
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(calls):
-        for name, fn in contenders.items():
-            samples[name] += run_timed(fn, 1)
+    names = list(contenders)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(calls):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name] += run_timed(contenders[name], 1)
     return samples
 
 

@@ -33,7 +33,8 @@ STEPS = ("PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED", "COMPLETED")
 
 class RawLifecycle:
     """PENDING -> COMPLETED by hand: per step one transaction that moves the status and writes
-    the history row and the notification record (plus the payment row when charging); at the
+    the history row and the notification record (plus the payment row when charging, and the
+    queue message's confirmation when leaving PENDING); at the
     end the notification records are marked sent (without waiting for the WAL flush, as the
     service's relay does). `packed` sends each transaction's statements as one string (one
     round trip per transaction)."""
@@ -68,7 +69,13 @@ class RawLifecycle:
 
     def __call__(self, order_id: UUID) -> None:
         now = datetime.now(UTC)
-        self._transaction(self._move(order_id, "PENDING", "PROCESSING"))
+        confirm = (
+            # As the service: leaving PENDING confirms the order's queue message.
+            "UPDATE outbox SET published_at = %s WHERE kind = 'order' AND order_id = %s"
+            " AND status = 'PENDING' AND published_at IS NULL",
+            (now, order_id),
+        )
+        self._transaction([*self._move(order_id, "PENDING", "PROCESSING"), confirm])
         charge = [
             ("UPDATE orders SET payment_started_at = %s WHERE order_id = %s", (now, order_id)),
             (

@@ -53,6 +53,16 @@ def _prepared_forms(name: str, sql: str) -> tuple[str, str]:
     return f"PREPARE {name} AS {positional}", f"EXECUTE {name} ({arguments})"
 
 
+# A CTE for `transition`: the queue message of an order leaving PENDING has arrived.
+CONFIRM_ORDER_MESSAGE = """, confirmed_message AS (
+                UPDATE outbox SET published_at = %(now)s
+                WHERE id = (SELECT id FROM outbox
+                            WHERE kind = 'order' AND order_id = %(order_id)s
+                              AND status = 'PENDING' AND published_at IS NULL
+                              AND EXISTS (SELECT 1 FROM moved)
+                            FOR UPDATE SKIP LOCKED)
+            )"""
+
 ORDER_COLUMNS = (
     "order_id, customer_email, customer_name, total_amount, status, created_at, updated_at"
 )
@@ -284,8 +294,14 @@ class OrderRepository:
 
         Returns the notification outbox id, or None when the order was not in an `expected`
         status (someone else moved it first): nothing is written then.
+
+        Leaving PENDING also marks the order's queue message as delivered: the create path
+        sends it without recording the send (a round trip saved per order), and an order that
+        has left PENDING needs no further copy from the sweeper. SKIP LOCKED: a relay sending
+        that record right now marks it itself, and processing never waits for its network call.
         """
         guard = " AND payment_started_at IS NULL" if require_no_payment else ""
+        confirm = CONFIRM_ORDER_MESSAGE if "PENDING" in expected else ""
         self._cur.execute(
             f"""
             WITH moved AS (
@@ -295,7 +311,7 @@ class OrderRepository:
             ), new_history AS (
                 INSERT INTO order_status_history (order_id, status, reason, changed_at)
                 SELECT order_id, status, %(reason)s, %(now)s FROM moved
-            )
+            ){confirm}
             INSERT INTO outbox (kind, order_id, status, payload, created_at)
             SELECT 'notification', order_id, status,
                    jsonb_build_object('order_id', order_id, 'status', status,
@@ -367,9 +383,14 @@ class OutboxRepository:
         ids: list[int] | None = None,
         order_id: UUID | None = None,
         kind: str | None = None,
+        unconfirmed_after_seconds: float | None = None,
     ) -> list[OutboxRecord]:
         """Mark unsent records as sent, in one statement, and keep them locked until the
         transaction ends: a concurrent relay skips them instead of sending twice.
+
+        With `unconfirmed_after_seconds`, a queue message the create path sent without error
+        (never attempted since, so `attempts` is 0) is taken only once it is that old: until
+        the processor confirms it, it is most likely waiting in the queue, not lost.
 
         The caller sends, takes the mark back with `mark_failed` where a send failed, and
         commits; a rollback (crash, exception) leaves every record unsent. That commit need
@@ -391,6 +412,12 @@ class OutboxRepository:
         if kind is not None:
             where += " AND kind = %s"
             params.append(kind)
+        if unconfirmed_after_seconds is not None:
+            where += (
+                " AND (kind <> 'order' OR attempts > 0"
+                " OR created_at <= now() - make_interval(secs => %s))"
+            )
+            params.append(unconfirmed_after_seconds)
         params.append(limit)
         self._cur.execute(
             "SET LOCAL synchronous_commit TO OFF;"
@@ -411,26 +438,22 @@ class OutboxRepository:
             (error[:500], record_id),
         )
 
-    def record_send(self, record_id: int, error: str | None) -> None:
-        """Outcome of a send made without a claim (the create path): sent, or why not.
+    def record_failed_send(self, record_id: int, error: str) -> None:
+        """Why a send made without a claim (the create path) failed; the sweeper retries it.
 
         SKIP LOCKED: if a relay claimed the record meanwhile, its outcome stands, and the
         request never waits for that relay's network calls (it did, for many seconds, when a
-        sweeper held a large batch under load). One round trip (a whole transaction in one
-        simple query; call it in autocommit mode) that skips the WAL flush wait: a mark lost in
-        a server crash only means the sweeper sends the message again, which is tolerated.
+        sweeper held a large batch under load). One round trip: a whole transaction in one
+        simple query (call it in autocommit mode) that skips the WAL flush wait, since a lost
+        error note changes nothing but the sweeper's timing.
         """
-        change = (
-            "published_at = now(), attempts = attempts + 1"
-            if error is None
-            else "attempts = attempts + 1, last_error = %(error)s"
-        )
         self._cur.execute(
             "BEGIN; SET LOCAL synchronous_commit TO OFF;"
-            f" UPDATE outbox SET {change} WHERE id = (SELECT id FROM outbox"
+            " UPDATE outbox SET attempts = attempts + 1, last_error = %(error)s"
+            " WHERE id = (SELECT id FROM outbox"
             " WHERE id = %(id)s AND published_at IS NULL FOR UPDATE SKIP LOCKED);"
             " COMMIT",
-            {"id": record_id, "error": (error or "")[:500]},
+            {"id": record_id, "error": error[:500]},
         )
 
     def purge_idempotency_keys(self, older_than_hours: int) -> int:

@@ -34,6 +34,7 @@ class Settings:
     fulfilment_delay_seconds: float
     completion_delay_seconds: float
     outbox_grace_seconds: float
+    order_message_confirm_seconds: float
     retry_visibility_base_seconds: int
 
     @classmethod
@@ -56,6 +57,7 @@ class Settings:
             fulfilment_delay_seconds=_float("FULFILMENT_DELAY_SECONDS", 0.0),
             completion_delay_seconds=_float("COMPLETION_DELAY_SECONDS", 0.0),
             outbox_grace_seconds=_float("OUTBOX_GRACE_SECONDS", 10.0),
+            order_message_confirm_seconds=_float("ORDER_MESSAGE_CONFIRM_SECONDS", 120.0),
             retry_visibility_base_seconds=_int("RETRY_VISIBILITY_BASE_SECONDS", 2),
         )
 

@@ -2,7 +2,8 @@
 
 Records are locked with `FOR UPDATE SKIP LOCKED` while being sent, so concurrent relays never
 send the same record at once; a record's published mark commits only after its send
-succeeded, so a crash means a resend (at least once), never a loss.
+succeeded, so a crash means a resend (at least once), never a loss. The one exception is a new
+order's queue message (`publish_new_order`), which the processor confirms instead.
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ def publish(
     kind: str | None = None,
     older_than_seconds: float = 0,
     limit: int = BATCH,
+    unconfirmed_after_seconds: float | None = None,
 ) -> RelayResult:
     """Send the matching unsent records now; failures stay unsent for the sweeper."""
     config = settings()
     with UnitOfWork() as uow:
-        records = uow.outbox.claim_for_sending(limit, older_than_seconds, ids, order_id, kind)
+        records = uow.outbox.claim_for_sending(
+            limit, older_than_seconds, ids, order_id, kind, unconfirmed_after_seconds
+        )
         if not records:
             return RelayResult(0, 0)
         sent = failed = 0
@@ -62,20 +66,20 @@ def publish(
 
 
 def publish_new_order(record: OutboxRecord) -> None:
-    """Send a just-committed order message at once, without claiming it first.
+    """Send a just-committed order's queue message at once, without claiming it first.
 
-    Saves the claim's round trips on the request path. The sweeper leaves records younger than
-    OUTBOX_GRACE_SECONDS alone, so normally only this call sends the message; if it is slower
-    than that, the sweeper may send a second copy, which processing tolerates. Never raises:
-    an unsent record is the sweeper's job.
+    A successful send writes nothing: the processor marks the record when the order leaves
+    PENDING, which proves the message arrived, and the sweeper sends another copy only if
+    that has not happened after ORDER_MESSAGE_CONFIRM_SECONDS. The request path so costs one
+    database round trip, not two. A failed send is noted on the record and retried by the
+    sweeper after OUTBOX_GRACE_SECONDS. Never raises: an unsent record is the sweeper's job.
     """
     try:
-        outcomes = list(_send_orders(settings(), [record]))
-        with UnitOfWork(single_statement=True) as uow:
-            for record_id, error in outcomes:
-                if error is not None:
-                    log.warning("order message %s not sent (will retry): %s", record_id, error)
-                uow.outbox.record_send(record_id, error)
+        for record_id, error in _send_orders(settings(), [record]):
+            if error is not None:
+                log.warning("order message %s not sent (will retry): %s", record_id, error)
+                with UnitOfWork(single_statement=True) as uow:
+                    uow.outbox.record_failed_send(record_id, error)
     except Exception:
         log.warning("outbox relay failed; the sweeper will retry", exc_info=True)
 
@@ -93,7 +97,10 @@ def sweep(config: Settings | None = None, max_batches: int = 50) -> RelayResult:
     config = config or settings()
     sent = failed = 0
     for _ in range(max_batches):
-        result = publish(older_than_seconds=config.outbox_grace_seconds)
+        result = publish(
+            older_than_seconds=config.outbox_grace_seconds,
+            unconfirmed_after_seconds=config.order_message_confirm_seconds,
+        )
         sent += result.sent
         failed += result.failed
         if result.sent + result.failed < BATCH:

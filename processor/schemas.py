@@ -13,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictInt,
     field_validator,
     model_validator,
@@ -68,9 +69,12 @@ class CreateOrderRequest(BaseModel):
 
     _email = field_validator("customer_email")(normalise_email)
 
+    _total: Decimal = PrivateAttr()
+
     @model_validator(mode="after")
     def _total_fits(self) -> CreateOrderRequest:
-        if self.total() > MAX_TOTAL:
+        self._total = order_total(self.line_items())
+        if self._total > MAX_TOTAL:
             raise ValueError(f"order total must not exceed {MAX_TOTAL}")
         return self
 
@@ -78,7 +82,8 @@ class CreateOrderRequest(BaseModel):
         return [LineItem(i.product_name, i.quantity, i.unit_price) for i in self.items]
 
     def total(self) -> Decimal:
-        return order_total(self.line_items())
+        """Worked out once, by the validator above."""
+        return self._total
 
 
 class ListOrdersQuery(BaseModel):

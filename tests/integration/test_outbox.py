@@ -84,6 +84,38 @@ def test_the_sweep_leaves_fresh_records_to_the_immediate_relay(system, configure
     assert outbox.sweep().sent == 2
 
 
+def test_processing_confirms_a_sent_order_message_so_the_sweep_never_resends_it(
+    system, configure
+):
+    configure(OUTBOX_GRACE_SECONDS="0", ORDER_MESSAGE_CONFIRM_SECONDS="3600")
+    body, _ = services.create_order(order_request())
+    assert _unsent(system["db"], "order") == [("PENDING", 0, False)]  # sent, not confirmed
+
+    assert outbox.sweep().sent == 1  # the PENDING email only: the message is in the queue
+    assert consume_once(system["ORDER_QUEUE_URL"]).done
+    assert status_of(system["db"], body["order_id"]) == "COMPLETED"
+    assert _unsent(system["db"], "order") == []
+
+    configure(ORDER_MESSAGE_CONFIRM_SECONDS="0")
+    assert outbox.sweep().sent == 0
+    assert receive_all(system["ORDER_QUEUE_URL"]) == []
+
+
+def test_an_order_message_never_confirmed_is_sent_again_after_the_confirm_window(
+    system, configure
+):
+    configure(OUTBOX_GRACE_SECONDS="0", ORDER_MESSAGE_CONFIRM_SECONDS="3600")
+    body, _ = services.create_order(order_request())
+    assert len(receive_all(system["ORDER_QUEUE_URL"])) == 1  # and lost: deleted unprocessed
+    assert outbox.sweep().sent == 1  # the PENDING email; the message still counts as queued
+
+    configure(ORDER_MESSAGE_CONFIRM_SECONDS="0")
+    assert outbox.sweep().sent == 1
+    assert consume_once(system["ORDER_QUEUE_URL"]).done
+    assert status_of(system["db"], body["order_id"]) == "COMPLETED"
+    assert _unsent(system["db"], "order") == []
+
+
 def test_concurrent_sweeps_send_each_record_once(system, configure):
     configure(OUTBOX_GRACE_SECONDS="0")
     with unreachable("sqs"):

@@ -230,6 +230,7 @@ class Stack:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "SENDER_EMAIL": "orders@chaos.test",
             "OUTBOX_GRACE_SECONDS": "1",
+            "ORDER_MESSAGE_CONFIRM_SECONDS": "5",
             "RETRY_VISIBILITY_BASE_SECONDS": "1",
             "PAYMENT_RETRY_BASE_SECONDS": "0.01",
             "DB_CONNECT_TIMEOUT": "2",
