@@ -45,24 +45,35 @@ def correlation_id() -> str | None:
     return _context.get({}).get("correlation_id")
 
 
-_STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_encode = json.JSONEncoder(default=str).encode  # one encoder, not one per line
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: UTC timestamp with milliseconds, level, logger, message, the
+    log context (correlation id, order id) and any `extra` fields.
+
+    Every order's request path writes a line, and in the create benchmark that line was the
+    largest single piece of the handler's own Python; so this does the least work that makes
+    it (one time conversion, one shared encoder).
+    """
+
     def format(self, record: logging.LogRecord) -> str:
-        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRIBUTES}
+        created = time.gmtime(record.created)
         entry: dict[str, Any] = {
-            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "timestamp": f"{time.strftime('%Y-%m-%dT%H:%M:%S', created)}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
             "service": SERVICE,
             **_context.get({}),
-            **extras,
         }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRIBUTES:
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry)
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
