@@ -201,8 +201,7 @@ def run(port: int, services_only: bool, worker_concurrency: int = 2) -> int:
     try:
         if services_only:
             print("Backing services are running. In another shell:\n")
-            for key, value in services.env.items():
-                print(f"export {key}='{value}'")
+            print(_exports(services.env))
             print("\ncd chalice_app && chalice local --port 8000\n")
         else:
             api = start_api("127.0.0.1", port)
@@ -244,6 +243,15 @@ Try:
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 
+Admin CLI against this stack, in another shell:
+{_exports(env, indent="  ")}
+  .venv/bin/python -m processor admin order <order_id>
+
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
+
+
+def _exports(env: dict[str, str], indent: str = "") -> str:
+    """Shell lines that point another process (chalice local, the admin CLI) at this stack."""
+    return "\n".join(f"{indent}export {key}='{value}'" for key, value in env.items())
