@@ -70,12 +70,18 @@ def outbox_status() -> dict[str, Any]:
 
 
 def replay_outbox(progress: bool = True) -> dict[str, int]:
-    """Publish every unsent record now (grace 0), batch by batch, with progress on stderr."""
-    from processor import outbox
+    """Publish every unsent record now (no grace), batch by batch, with progress on stderr.
 
+    Queue messages the API sent without error are left alone until their confirm window ends,
+    as the sweeper does: they are in the queue, and a copy would only be processed for nothing.
+    """
+    from processor import outbox
+    from processor.config import settings
+
+    confirm_seconds = settings().order_message_confirm_seconds
     sent = failed = 0
     while True:
-        result = outbox.publish(limit=outbox.BATCH)
+        result = outbox.publish(limit=outbox.BATCH, unconfirmed_after_seconds=confirm_seconds)
         sent, failed = sent + result.sent, failed + result.failed
         if progress:
             print(f"\rreplayed {sent} record(s), {failed} failed", end="", file=sys.stderr)

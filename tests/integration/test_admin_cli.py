@@ -7,7 +7,7 @@ import json
 from processor import services
 from processor.__main__ import main
 from processor.aws import client
-from tests.helpers import order_request
+from tests.helpers import order_request, receive_all
 
 
 def _json(capsys) -> object:
@@ -50,6 +50,13 @@ def test_outbox_replay_sends_what_the_relay_could_not(system, configure, capsys)
     assert _json(capsys)["failed"] == 0
     assert main(["admin", "--json", "outbox"]) == 0
     assert _json(capsys)["unsent"] == 0
+
+
+def test_outbox_replay_leaves_a_queue_message_the_api_sent_to_the_processor(system, capsys):
+    services.create_order(order_request())
+    assert main(["admin", "--json", "outbox", "--replay"]) == 0
+    assert _json(capsys) == {"sent": 1, "failed": 0}  # the PENDING email only
+    assert len(receive_all(system["ORDER_QUEUE_URL"])) == 1
 
 
 def test_notifications_lists_status_changes_oldest_first(system, capsys):
