@@ -494,6 +494,16 @@ def submit(
     return result
 
 
+def place_orders(api_url: str, prefix: str, count: int, give_up_at: float) -> dict[str, str]:
+    """`count` orders tagged `<prefix>-<n>` (the tag is also the Idempotency-Key), placed one
+    after another with `submit`: tag -> order id, "" for an order never accepted."""
+    placed: dict[str, str] = {}
+    for n in range(count):
+        tag = f"{prefix}-{n}"
+        placed[tag] = submit(api_url, order_body(tag), tag, give_up_at).order_id or ""
+    return placed
+
+
 def _good_503(data: Any, headers: dict[str, str]) -> bool:
     return (
         isinstance(data, dict)
@@ -787,11 +797,7 @@ def database_outage_beyond_retries(stack: Stack, orders: int = 10) -> Outcome:
     )
     stack.stop_workers()
     started = time.monotonic()
-    run = uuid4().hex[:8]
-    accepted: dict[str, str] = {}
-    for n in range(orders):
-        tag = f"long-{run}-{n}"
-        accepted[tag] = submit(stack.api_url, order_body(tag), tag, started + 30).order_id or ""
+    accepted = place_orders(stack.api_url, f"long-{uuid4().hex[:8]}", orders, started + 30)
     dlq = stack.env["ORDER_DLQ_URL"]
     stack.stop_database()
     try:
@@ -832,10 +838,7 @@ def queue_outage(
         stack.start_worker()
     run = uuid4().hex[:8]
     started = time.monotonic()
-    accepted: dict[str, str] = {}
-    for n in range(in_flight):
-        tag = f"sqs-{run}-before-{n}"
-        accepted[tag] = submit(stack.api_url, order_body(tag), tag, started + 30).order_id or ""
+    accepted = place_orders(stack.api_url, f"sqs-{run}-before", in_flight, started + 30)
     stack.proxy.down()
     down_at = time.monotonic()
     try:
@@ -988,11 +991,7 @@ def poison_batch(stack: Stack, good: int = 3) -> Outcome:
     )
     stack.stop_workers()
     started = time.monotonic()
-    run = uuid4().hex[:8]
-    accepted: dict[str, str] = {}
-    for n in range(good):
-        tag = f"poison-{run}-{n}"
-        accepted[tag] = submit(stack.api_url, order_body(tag), tag, started + 30).order_id or ""
+    accepted = place_orders(stack.api_url, f"poison-{uuid4().hex[:8]}", good, started + 30)
     real_id = next(iter(accepted.values()))
     bodies = dict(POISON)
     bodies["unknown order"] = json.dumps({"order_id": str(uuid4())})
