@@ -27,18 +27,6 @@ class InvariantQueries:
         names = ("orders", "history_rows", "outbox_records", "unsent_outbox", "payments")
         return dict(zip(names, (int(n) for n in self._cur.fetchone()), strict=True))
 
-    def stale_orders(
-        self, final_statuses: list[str], older_than_seconds: float, limit: int
-    ) -> list[tuple[UUID, str, float]]:
-        """(order_id, status, seconds since its last change) of unfinished, idle orders."""
-        self._cur.execute(
-            "SELECT order_id, status, extract(epoch FROM now() - updated_at)::float FROM orders"
-            " WHERE status <> ALL(%s) AND updated_at < now() - make_interval(secs => %s)"
-            " ORDER BY updated_at LIMIT %s",
-            (final_statuses, older_than_seconds, limit),
-        )
-        return list(self._cur.fetchall())
-
     def invalid_histories(self, valid_paths: list[str], limit: int) -> list[tuple[UUID, str, str]]:
         """(order_id, status, path) where `path|status` is not one of `valid_paths`.
 

@@ -36,15 +36,18 @@ class Reporting:
     def __init__(self, cursor: Cursor) -> None:
         self._cur = cursor
 
-    def stuck_orders(self, older_than_seconds: float, limit: int = 100) -> list[StuckOrder]:
-        """Orders not in a final state whose last change is older than the threshold."""
+    def stuck_orders(
+        self, final_statuses: list[str], older_than_seconds: float, limit: int = 100
+    ) -> list[StuckOrder]:
+        """Orders not in a final state whose last change is older than the threshold, oldest
+        first: the one definition of "stuck" behind `admin stuck` and the invariant checker.
+        The caller passes the final statuses so the domain stays their single source."""
         self._cur.execute(
             "SELECT order_id, status, total_amount, updated_at,"
             " extract(epoch FROM now() - updated_at)::float FROM orders"
-            " WHERE status NOT IN ('COMPLETED', 'PAYMENT_FAILED', 'CANCELLED')"
-            " AND updated_at < now() - make_interval(secs => %s)"
+            " WHERE status <> ALL(%s) AND updated_at < now() - make_interval(secs => %s)"
             " ORDER BY updated_at LIMIT %s",
-            (older_than_seconds, limit),
+            (final_statuses, older_than_seconds, limit),
         )
         return [StuckOrder(*row) for row in self._cur.fetchall()]
 

@@ -55,9 +55,11 @@ def show_order(order_id: UUID) -> dict[str, Any]:
 
 def stuck_orders(older_than_seconds: float) -> list[dict[str, Any]]:
     from db.uow import UnitOfWork
+    from processor.domain import FINAL_STATUSES
 
+    final = sorted(s.value for s in FINAL_STATUSES)
     with UnitOfWork() as uow:
-        return [s.__dict__ for s in uow.reporting.stuck_orders(older_than_seconds)]
+        return [s.__dict__ for s in uow.reporting.stuck_orders(final, older_than_seconds)]
 
 
 def outbox_status() -> dict[str, Any]:

@@ -31,9 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
+from psycopg2.extensions import cursor as Cursor
 
 from db.checks import InvariantQueries
 from db.connection import database_url
+from db.reporting import Reporting
 from processor.config import settings
 from processor.domain import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps
@@ -104,7 +106,7 @@ def check(
     try:
         conn.set_session(readonly=True, isolation_level="REPEATABLE READ")
         with conn.cursor() as cur:
-            report = _check_database(InvariantQueries(cur), deadline_seconds, limit)
+            report = _check_database(cur, deadline_seconds, limit)
         conn.rollback()
     finally:
         conn.close()
@@ -113,14 +115,16 @@ def check(
     return report
 
 
-def _check_database(q: InvariantQueries, deadline: float, limit: int) -> CheckReport:
+def _check_database(cur: Cursor, deadline: float, limit: int) -> CheckReport:
+    q = InvariantQueries(cur)
     report = CheckReport(
         checked_at=datetime.now(UTC).isoformat(), deadline_seconds=deadline, counts=q.counts()
     )
     add = report.findings.append
     final = sorted(s.value for s in FINAL_STATUSES)
-    for order_id, status, idle in q.stale_orders(final, deadline, limit):
-        add(Finding("stale_order", f"{status} and unchanged for {idle:.0f} s", str(order_id)))
+    for stuck in Reporting(cur).stuck_orders(final, deadline, limit):
+        detail = f"{stuck.status} and unchanged for {stuck.age_seconds:.0f} s"
+        add(Finding("stale_order", detail, str(stuck.order_id)))
     for order_id, status, path in q.invalid_histories(valid_paths(), limit):
         detail = f"status {status}, history {path or '(empty)'}"
         add(Finding("invalid_history", detail, str(order_id)))

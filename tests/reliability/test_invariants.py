@@ -15,7 +15,6 @@ from uuid import UUID
 import psycopg2
 import pytest
 
-from db.checks import InvariantQueries
 from processor import outbox, services
 from processor.aws import client
 from processor.domain import Status
@@ -57,7 +56,7 @@ def scratch(database_url: str) -> Iterator[Any]:
 
 
 def _kinds(cur: Any, deadline: float = 300) -> dict[str, list[str | None]]:
-    report = _check_database(InvariantQueries(cur), deadline, 100)
+    report = _check_database(cur, deadline, 100)
     found: dict[str, list[str | None]] = {}
     for finding in report.findings:
         found.setdefault(finding.kind, []).append(finding.order_id)
