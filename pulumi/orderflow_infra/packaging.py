@@ -23,6 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ARTIFACT_DIR = "build/package"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch"})
 API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+# Routes served without an API key even when keys are required: the API's own reference,
+# readable by anyone who is about to ask for a key. Paths absent from the app are ignored.
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs"})
 
 
 class ArtifactError(pulumi.RunError):
@@ -132,7 +135,9 @@ def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: b
 
     Chalice's SAM swagger points every integration at `${APIHandler.Arn}` via `Fn::Sub`; any
     other uri means the template changed shape, so fail rather than deploy a broken API.
-    CORS preflight (`mock` integrations) stays keyless so browsers can ask first.
+    CORS preflight (`mock` integrations) stays keyless so browsers can ask first, and so do
+    PUBLIC_PATHS: API Gateway asks for a key exactly where an operation lists `api_key`
+    under `security`, so those operations get none (even if chalice put one there).
     """
     body = copy.deepcopy(swagger)
     for path, item in body.get("paths", {}).items():
@@ -147,7 +152,9 @@ def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: b
                 raise ArtifactError(f"{method.upper()} {path}: unexpected integration uri "
                                     f"{uri!r} in chalice swagger")
             integration["uri"] = invoke_arn
-            if api_key_required and {"api_key": []} not in operation.get("security", []):
+            if path in PUBLIC_PATHS:
+                operation.pop("security", None)
+            elif api_key_required and {"api_key": []} not in operation.get("security", []):
                 operation.setdefault("security", []).append({"api_key": []})
     if api_key_required:
         body.setdefault("securityDefinitions", {})["api_key"] = API_KEY_SCHEME
