@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -26,6 +27,7 @@ API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
 # Routes served without an API key even when keys are required: the API's own reference,
 # readable by anyone who is about to ask for a key. Paths absent from the app are ignored.
 PUBLIC_PATHS = frozenset({"/openapi.json", "/docs"})
+PATH_TEMPLATE = re.compile(r"\{([^}+]+)\+?\}")
 
 
 class ArtifactError(pulumi.RunError):
@@ -129,6 +131,19 @@ def locate_artifact(artifact_dir: str) -> ChaliceArtifact:
     return load_artifact(directory)
 
 
+def _declare_path_parameters(path: str, operation: dict[str, Any]) -> None:
+    """Declare every `{name}` of the path on the operation, as Swagger 2.0 requires.
+
+    Chalice's CORS preflight (OPTIONS) operations omit them; API Gateway tolerates that, but
+    the body would then not be valid Swagger and validators could not vouch for the rest.
+    """
+    declared = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "path"}
+    for name in PATH_TEMPLATE.findall(path):
+        if name not in declared:
+            operation.setdefault("parameters", []).append(
+                {"name": name, "in": "path", "required": True, "type": "string"})
+
+
 def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool
                    ) -> dict[str, Any]:
     """Chalice's swagger with the API Lambda's invoke ARN and, if asked, API-key security.
@@ -144,6 +159,7 @@ def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: b
         for method, operation in item.items():
             if method not in HTTP_METHODS:
                 continue
+            _declare_path_parameters(path, operation)
             integration = operation.get("x-amazon-apigateway-integration", {})
             if integration.get("type") == "mock":
                 continue
