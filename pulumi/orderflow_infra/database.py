@@ -41,8 +41,8 @@ def create_database(ctx: Context, net: Network) -> Database:
     cfg = ctx.cfg
     subnet_group = aws.rds.SubnetGroup("db-subnets", name=ctx.name("db"),
                                        subnet_ids=net.subnet_ids, opts=ctx.opts())
-    # Auto-named: a new family (major upgrade) replaces the group, and the new one must exist
-    # before the instance switches to it and the old one is deleted.
+    # Auto-named: a new family or description replaces the group, and the replacement must
+    # exist (under another name) before the instance switches to it and the old one goes.
     params = aws.rds.ParameterGroup(
         "db-params",
         family=f"postgres{cfg.db_engine_major}",
