@@ -74,8 +74,9 @@ def create_database(ctx: Context, net: Network) -> Database:
         final_snapshot_identifier=ctx.name("db-final"),
         auto_minor_version_upgrade=True,
         # The identifier stays fixed (snapshots and operators refer to it), so a replacement
-        # (e.g. a new db_name) deletes first: refused while deletion protection is on,
-        # otherwise after the final snapshot. Creating first would collide on the name.
+        # (a changed username or storage_encrypted forces one) deletes first: refused while
+        # deletion protection is on, otherwise after the final snapshot. Creating the
+        # replacement first would collide on the identifier.
         opts=ctx.opts(delete_before_replace=True),
     )
     secret_arn = instance.master_user_secrets.apply(_master_secret_arn)

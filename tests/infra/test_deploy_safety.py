@@ -36,7 +36,7 @@ PHYSICAL_NAMES: dict[str, tuple[str | None, Choice]] = {
     "aws:rds/proxy:Proxy": (None, "auto-named"),
     "aws:iam/role:Role": (None, "auto-named"),
     "aws:iam/rolePolicy:RolePolicy": (None, "auto-named"),
-    # db_name, username, encryption... force replacement; deletion protection then stops it.
+    # username, storage_encrypted... force replacement; deletion protection then stops it.
     "aws:rds/instance:Instance": ("identifier", "delete-before-replace"),
     "aws:rds/subnetGroup:SubnetGroup": ("name", "replaced-only-by-renaming"),
     "aws:sqs/queue:Queue": ("name", "replaced-only-by-renaming"),
