@@ -17,8 +17,9 @@ from tests.infra.harness import Deployment, chalice_test_app, deploy
 FUNCTION = "aws:lambda/function:Function"
 README = Path(__file__).resolve().parents[2] / "README.md"
 # What API Gateway itself may answer, before the app runs, and the README's status and code
-# for it (None: API Gateway's own status is kept). API Gateway answers a missing or unknown
-# key with INVALID_API_KEY and an unknown route or method with MISSING_AUTHENTICATION_TOKEN.
+# for it (None: API Gateway's own status is kept). A missing or unknown key is reported to
+# come back as INVALID_API_KEY, an unknown route or method as MISSING_AUTHENTICATION_TOKEN
+# (README, "What has and has not been verified").
 GATEWAY_ERRORS: dict[str, tuple[str | None, str]] = {
     "INVALID_API_KEY": ("401", "UNAUTHORIZED"),
     "MISSING_AUTHENTICATION_TOKEN": ("404", "NOT_FOUND"),
