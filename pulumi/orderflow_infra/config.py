@@ -29,7 +29,10 @@ FARGATE_MEMORY: Mapping[int, range] = {
     2048: range(4096, 16385, 1024),
     4096: range(8192, 30721, 1024),
 }
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# Both parts end up in RDS identifiers (`<project>-<env>-db`), which may not end with a hyphen
+# or contain two in a row: single hyphens between letters and digits only.
+_NAME = re.compile(r"^(?=.{1,20}$)[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_NAME_RULE = "lowercase letters, digits and single hyphens between them, up to 20 characters"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Variables the stack sets itself; letting `app_env` override them would break wiring.
@@ -38,6 +41,12 @@ RESERVED_ENV = frozenset(
      "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME",
      "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS"}
 )
+# Keys the Lambda runtime reserves (CreateFunction rejects them). Those without the `AWS_`
+# prefix are listed; `_HANDLER` and `_X_AMZN_TRACE_ID` already fail the name pattern. Every
+# `AWS_*` name is refused too: ECS injects such variables into tasks as well, and an
+# `AWS_ENDPOINT_URL` would point boto3 away from AWS.
+LAMBDA_RESERVED_ENV = frozenset({"LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"})
+RESERVED_ENV_PREFIX = "AWS_"
 
 
 class ConfigError(pulumi.RunError):
@@ -184,6 +193,8 @@ class _Reader:
                 raise self.fail(key, f"{name!r} is not an UPPER_SNAKE environment variable name")
             if name in RESERVED_ENV:
                 raise self.fail(key, f"{name} is set by the stack and cannot be overridden")
+            if name in LAMBDA_RESERVED_ENV or name.startswith(RESERVED_ENV_PREFIX):
+                raise self.fail(key, f"{name} is reserved by the Lambda and ECS runtimes")
             if not isinstance(item, str | int | float):
                 raise self.fail(key, f"{name} must be a string or number")
         return {name: str(item) for name, item in value.items()}
@@ -236,9 +247,8 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
     return OrderflowConfig(
         sender_email=sender_email,
         region=region,
-        environment=r.text("environment", d.environment, _NAME, "lowercase letters, digits, -"),
-        project_name=r.text("project_name", d.project_name, _NAME,
-                            "lowercase letters, digits, -"),
+        environment=r.text("environment", d.environment, _NAME, _NAME_RULE),
+        project_name=r.text("project_name", d.project_name, _NAME, _NAME_RULE),
         db_name=r.text("db_name", d.db_name, re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$"),
                        "a PostgreSQL identifier"),
         db_engine_version=engine,

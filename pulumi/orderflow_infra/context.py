@@ -38,12 +38,18 @@ class Context:
         self,
         depends_on: Sequence[pulumi.Resource] = (),
         ignore_changes: Sequence[str] = (),
+        delete_before_replace: bool = False,
     ) -> pulumi.ResourceOptions:
-        """Resource options that pin the explicit provider."""
+        """Resource options that pin the explicit provider.
+
+        `delete_before_replace` is for resources whose fixed physical name a replacement
+        would otherwise reuse while the old one still exists.
+        """
         return pulumi.ResourceOptions(
             provider=self.provider,
             depends_on=list(depends_on),
             ignore_changes=list(ignore_changes) or None,
+            delete_before_replace=delete_before_replace or None,
         )
 
     def invoke_opts(self) -> pulumi.InvokeOptions:

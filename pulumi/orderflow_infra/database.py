@@ -41,8 +41,10 @@ def create_database(ctx: Context, net: Network) -> Database:
     cfg = ctx.cfg
     subnet_group = aws.rds.SubnetGroup("db-subnets", name=ctx.name("db"),
                                        subnet_ids=net.subnet_ids, opts=ctx.opts())
+    # Auto-named: a new family or description replaces the group, and the replacement must
+    # exist (under another name) before the instance switches to it and the old one goes.
     params = aws.rds.ParameterGroup(
-        "db-params", name=ctx.name(f"postgres{cfg.db_engine_major}"),
+        "db-params",
         family=f"postgres{cfg.db_engine_major}",
         parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
         opts=ctx.opts(),
@@ -71,7 +73,11 @@ def create_database(ctx: Context, net: Network) -> Database:
         skip_final_snapshot=False,
         final_snapshot_identifier=ctx.name("db-final"),
         auto_minor_version_upgrade=True,
-        opts=ctx.opts(),
+        # The identifier stays fixed (snapshots and operators refer to it), so a replacement
+        # (a changed username or storage_encrypted forces one) deletes first: refused while
+        # deletion protection is on, otherwise after the final snapshot. Creating the
+        # replacement first would collide on the identifier.
+        opts=ctx.opts(delete_before_replace=True),
     )
     secret_arn = instance.master_user_secrets.apply(_master_secret_arn)
     if not cfg.rds_proxy_enabled:
@@ -79,17 +85,19 @@ def create_database(ctx: Context, net: Network) -> Database:
         return Database(instance=instance, host=instance.address, port=POSTGRES_PORT,
                         secret_arn=secret_arn, ready=[instance])
 
+    # Auto-named, like the other groups (network.py): the replacement may coexist.
     proxy_sg = aws.ec2.SecurityGroup(
-        "proxy-sg", name=ctx.name("proxy-sg"), vpc_id=net.vpc.id,
-        description="RDS Proxy, reachable from the app only", opts=ctx.opts(),
+        "proxy-sg", vpc_id=net.vpc.id, description="RDS Proxy, reachable from the app only",
+        tags={"Name": ctx.name("proxy-sg")}, opts=ctx.opts(),
     )
     allow_postgres(ctx, "app-to-proxy", net.app_sg, proxy_sg)
     allow_postgres(ctx, "proxy-to-db", proxy_sg, net.db_sg)
     proxy_role = iam.service_role(ctx, "proxy-role", "rds.amazonaws.com",
                             [iam.secret_statement(secret_arn)])
+    # Auto-named: new subnets replace a proxy, and the app keeps using the old one until the
+    # new endpoint is in its environment; a fixed name would collide.
     proxy = aws.rds.Proxy(
         "db-proxy",
-        name=ctx.name("proxy"),
         engine_family="POSTGRESQL",
         role_arn=proxy_role.role.arn,
         vpc_subnet_ids=net.subnet_ids,

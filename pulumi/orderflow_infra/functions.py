@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -19,19 +20,48 @@ from orderflow_infra.network import Network
 from orderflow_infra.packaging import HANDLERS, ChaliceArtifact, render_swagger
 
 MIGRATE_TIMEOUT_SECONDS = 300  # migrations may outlast a request; the DB is the limit
-# Gateway responses: (type, status, code, message). API Gateway's own errors (unknown
-# route, missing key, throttling) then share the app's `{"error": {...}}` shape.
+# Gateway responses: (type, status or None to keep API Gateway's, code, message). API
+# Gateway's own errors (unknown route, missing key, throttling) then share the app's
+# `{"error": {...}}` shape and, where the README's error table names one, its status.
+# A REST API without a method for the request's verb answers MISSING_AUTHENTICATION_TOKEN,
+# so in the cloud a wrong method gets the unknown-route 404.
 GATEWAY_RESPONSES = (
     ("MISSING_AUTHENTICATION_TOKEN", "404", "NOT_FOUND", "No such route"),
     ("RESOURCE_NOT_FOUND", "404", "NOT_FOUND", "No such route"),
-    ("INVALID_API_KEY", "403", "UNAUTHORIZED", "Missing or invalid x-api-key header"),
+    ("INVALID_API_KEY", "401", "UNAUTHORIZED", "Missing or invalid x-api-key header"),
     ("ACCESS_DENIED", "403", "FORBIDDEN", "Access denied"),
     ("THROTTLED", "429", "THROTTLED", "Too many requests"),
     ("QUOTA_EXCEEDED", "429", "QUOTA_EXCEEDED", "Usage quota exceeded"),
     ("REQUEST_TOO_LARGE", "413", "PAYLOAD_TOO_LARGE", "Request body too large"),
+    ("UNSUPPORTED_MEDIA_TYPE", "415", "UNSUPPORTED_MEDIA_TYPE",
+     "Content-Type must be application/json"),
+    ("INTEGRATION_TIMEOUT", "504", "GATEWAY_TIMEOUT", "The request took too long"),
     ("DEFAULT_4XX", None, "BAD_REQUEST", "The request was rejected"),
     ("DEFAULT_5XX", None, "INTERNAL_ERROR", "Internal error"),
 )
+
+
+def gateway_responses() -> dict[str, dict[str, Any]]:
+    """`x-amazon-apigateway-gateway-responses` for the REST API body.
+
+    In the body, not as `aws.apigateway.Response` resources: a body update overwrites the
+    API's whole configuration, which would drop separately declared responses.
+    """
+    responses: dict[str, dict[str, Any]] = {}
+    for rtype, status, code, message in GATEWAY_RESPONSES:
+        response: dict[str, Any] = {"responseTemplates": {"application/json": json.dumps(
+            {"error": {"code": code, "message": message}})}}
+        if status is not None:
+            response["statusCode"] = status
+        responses[rtype] = response
+    return responses
+
+
+def rest_api_body(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool) -> str:
+    """The REST API definition: chalice's swagger, the integration and the gateway responses."""
+    body = render_swagger(swagger, invoke_arn, api_key_required)
+    body["x-amazon-apigateway-gateway-responses"] = gateway_responses()
+    return json.dumps(body, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -112,7 +142,8 @@ def _data_statements(cfg: OrderflowConfig, handler: str, db: Database, msg: Mess
 
 def _function(ctx: Context, key: str, handler: str, artifact: ChaliceArtifact, net: Network,
               env: dict[str, pulumi.Input[str]], statements: Sequence[iam.Statement],
-              timeout: int) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
+              timeout: int, after: Sequence[pulumi.Resource] = (),
+              ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
     cfg = ctx.cfg
     name = ctx.name(key)
     # Created first so Lambda does not create it with infinite retention.
@@ -142,7 +173,7 @@ def _function(ctx: Context, key: str, handler: str, artifact: ChaliceArtifact, n
         tracing_config=aws.lambda_.FunctionTracingConfigArgs(
             mode="Active" if cfg.tracing_enabled else "PassThrough"
         ),
-        opts=ctx.opts(depends_on=[log_group, role.policy]),
+        opts=ctx.opts(depends_on=[log_group, role.policy, *after]),
     )
     return function, log_group
 
@@ -153,39 +184,22 @@ def _rest_api(ctx: Context, api_fn: aws.lambda_.Function, artifact: ChaliceArtif
     cfg = ctx.cfg
     swagger = artifact.swagger
     body = api_fn.invoke_arn.apply(
-        lambda arn: json.dumps(render_swagger(swagger, arn, cfg.api_key_required),
-                               sort_keys=True)
-    )
+        lambda arn: rest_api_body(swagger, arn, cfg.api_key_required))
     rest_api = aws.apigateway.RestApi(
         "api", name=ctx.name("api"), body=body,
         endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
         opts=ctx.opts(),
     )
-    responses = [
-        aws.apigateway.Response(
-            f"gateway-{rtype.lower().replace('_', '-')}",
-            rest_api_id=rest_api.id,
-            response_type=rtype,
-            status_code=status,
-            response_templates={"application/json": json.dumps(
-                {"error": {"code": code, "message": message}})},
-            opts=ctx.opts(),
-        )
-        for rtype, status, code, message in GATEWAY_RESPONSES
-    ]
     aws.lambda_.Permission(
         "api-invoke", action="lambda:InvokeFunction", function=api_fn.name,
         principal="apigateway.amazonaws.com",
         source_arn=pulumi.Output.concat(rest_api.execution_arn, "/*"), opts=ctx.opts(),
     )
-    # A new deployment whenever the API definition or gateway responses change.
+    # A new deployment whenever the API definition (gateway responses included) changes.
     deployment = aws.apigateway.Deployment(
         "api-deployment", rest_api=rest_api.id,
-        triggers={
-            "body": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest()),
-            "responses": hashlib.sha256(repr(GATEWAY_RESPONSES).encode()).hexdigest(),
-        },
-        opts=ctx.opts(depends_on=responses),
+        triggers={"body": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest())},
+        opts=ctx.opts(),
     )
     stage = aws.apigateway.Stage(
         "api-stage", rest_api=rest_api.id, deployment=deployment.id,
@@ -210,19 +224,12 @@ def create_functions(ctx: Context, net: Network, db: Database, msg: Messaging,
     """All Lambda functions; the SQS consumer exists only in `processor: lambda` mode."""
     cfg = ctx.cfg
     env = app_environment(ctx, db, msg)
-    specs = [("api", HANDLERS.api), ("sweep-outbox", HANDLERS.sweep_outbox),
-             ("migrate", HANDLERS.migrate)]
-    if cfg.processor == "lambda":
-        specs.append(("process-orders", HANDLERS.process_orders))
     functions: dict[str, aws.lambda_.Function] = {}
     log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
-    for key, handler in specs:
-        timeout = MIGRATE_TIMEOUT_SECONDS if handler == HANDLERS.migrate \
-            else cfg.lambda_timeout_seconds
-        functions[key], log_groups[key] = _function(
-            ctx, key, handler, artifact, net, env, _data_statements(cfg, handler, db, msg),
-            timeout
-        )
+    functions["migrate"], log_groups["migrate"] = _function(
+        ctx, "migrate", HANDLERS.migrate, artifact, net, env,
+        _data_statements(cfg, HANDLERS.migrate, db, msg), MIGRATE_TIMEOUT_SECONDS,
+    )
 
     # Apply migrations once per artifact, after the DB and the endpoints it needs exist.
     migration = aws.lambda_.Invocation(
@@ -232,6 +239,17 @@ def create_functions(ctx: Context, net: Network, db: Database, msg: Messaging,
         triggers={"artifact_sha256": artifact.sha256},
         opts=ctx.opts(depends_on=[*db.ready, *net.endpoints]),
     )
+
+    # New code serves only once its schema is in place. The old code keeps serving while the
+    # migration runs, which is why migrations must stay compatible with it (README).
+    specs = [("api", HANDLERS.api), ("sweep-outbox", HANDLERS.sweep_outbox)]
+    if cfg.processor == "lambda":
+        specs.append(("process-orders", HANDLERS.process_orders))
+    for key, handler in specs:
+        functions[key], log_groups[key] = _function(
+            ctx, key, handler, artifact, net, env, _data_statements(cfg, handler, db, msg),
+            cfg.lambda_timeout_seconds, after=[migration],
+        )
 
     if cfg.processor == "lambda":
         aws.lambda_.EventSourceMapping(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -17,6 +18,14 @@ HTTPS_PORT = 443
 BASE_ENDPOINTS = ("sqs", "sns", "email", "secretsmanager")
 # Extra interface endpoints a Fargate task needs to pull its image and ship logs.
 FARGATE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs")
+# Zone ids where RDS Proxy (which has no API listing its zones) and several interface
+# endpoint services cannot be created; us-east-1's use1-az3 is the known one.
+UNSUPPORTED_ZONE_IDS = ("use1-az3",)
+ZONE_COUNT = len(SUBNET_CIDRS)  # an RDS subnet group needs subnets in two zones
+
+
+class ZoneError(pulumi.RunError):
+    """The region has too few zones that every service of the stack supports."""
 
 
 @dataclass(frozen=True)
@@ -52,16 +61,56 @@ def _egress(ctx: Context, name: str, sg: aws.ec2.SecurityGroup, port: int, descr
 def _security_group(ctx: Context, name: str, vpc: aws.ec2.Vpc, description: str
                     ) -> aws.ec2.SecurityGroup:
     # No inline rules: the provider then also removes AWS's default allow-all egress.
+    # Auto-named: a changed description replaces the group, and the replacement is created
+    # while the old one still exists (group names are unique per VPC); the tag names it.
     return aws.ec2.SecurityGroup(
-        name, name=ctx.name(name), vpc_id=vpc.id, description=description,
+        name, vpc_id=vpc.id, description=description,
         tags={"Name": ctx.name(name)}, opts=ctx.opts(),
     )
+
+
+def interface_endpoints(ctx: Context) -> tuple[str, ...]:
+    """Interface endpoint services (short names) the selected processor mode needs."""
+    return BASE_ENDPOINTS + (FARGATE_ENDPOINTS if ctx.cfg.processor == "fargate" else ())
+
+
+def choose_zones(ctx: Context, services: Sequence[str]) -> list[str]:
+    """The first zones, in the region's order, where the subnets' every tenant can live.
+
+    A subnet in a zone an interface endpoint does not serve makes the endpoint (and so the
+    whole `pulumi up`) fail, and RDS Proxy refuses unsupported zones the same way. So: only
+    available zones that need no opt-in (no Local or Wavelength Zones), without the known
+    unsupported ids, that every endpoint service lists.
+    """
+    region = ctx.cfg.region
+    candidates = aws.get_availability_zones(
+        state="available", exclude_zone_ids=list(UNSUPPORTED_ZONE_IDS),
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status",
+                                                     values=["opt-in-not-required"])],
+        opts=ctx.invoke_opts(),
+    ).names
+    lacking: dict[str, list[str]] = {}
+    for service in services:
+        offered = set(aws.ec2.get_vpc_endpoint_service(
+            service_name=f"com.amazonaws.{region}.{service}", service_type="Interface",
+            opts=ctx.invoke_opts(),
+        ).availability_zones)
+        for zone in candidates:
+            if zone not in offered:
+                lacking.setdefault(zone, []).append(service)
+    zones = [zone for zone in candidates if zone not in lacking]
+    if len(zones) < ZONE_COUNT:
+        gaps = "; ".join(f"{zone} lacks {', '.join(names)}" for zone, names in lacking.items())
+        raise ZoneError(f"{region} has {len(zones)} zone(s) that every service supports, "
+                        f"{ZONE_COUNT} are needed ({gaps or 'no other candidate zones'})")
+    return zones[:ZONE_COUNT]
 
 
 def create_network(ctx: Context) -> Network:
     """VPC, private subnets, security groups and endpoints for the selected processor mode."""
     cfg = ctx.cfg
-    zones = aws.get_availability_zones(state="available", opts=ctx.invoke_opts()).names[:2]
+    services = interface_endpoints(ctx)
+    zones = choose_zones(ctx, services)
     vpc = aws.ec2.Vpc(
         "vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
         tags={"Name": ctx.name("vpc")}, opts=ctx.opts(),
@@ -99,7 +148,7 @@ def create_network(ctx: Context) -> Network:
             security_group_ids=[endpoint_sg.id], tags={"Name": ctx.name(service)},
             opts=ctx.opts(),
         )
-        for service in BASE_ENDPOINTS + (FARGATE_ENDPOINTS if cfg.processor == "fargate" else ())
+        for service in services
     ]
     if cfg.processor == "fargate":
         # ECR serves image layers from S3; a gateway endpoint is free and needs a route table.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -23,6 +24,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ARTIFACT_DIR = "build/package"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch"})
 API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+# Routes served without an API key even when keys are required: the API's own reference,
+# readable by anyone who is about to ask for a key. Paths absent from the app are ignored.
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs"})
+PATH_TEMPLATE = re.compile(r"\{([^}+]+)\+?\}")
 
 
 class ArtifactError(pulumi.RunError):
@@ -126,19 +131,35 @@ def locate_artifact(artifact_dir: str) -> ChaliceArtifact:
     return load_artifact(directory)
 
 
+def _declare_path_parameters(path: str, operation: dict[str, Any]) -> None:
+    """Declare every `{name}` of the path on the operation, as Swagger 2.0 requires.
+
+    Chalice's CORS preflight (OPTIONS) operations omit them; API Gateway tolerates that, but
+    the body would then not be valid Swagger and validators could not vouch for the rest.
+    """
+    declared = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "path"}
+    for name in PATH_TEMPLATE.findall(path):
+        if name not in declared:
+            operation.setdefault("parameters", []).append(
+                {"name": name, "in": "path", "required": True, "type": "string"})
+
+
 def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool
                    ) -> dict[str, Any]:
     """Chalice's swagger with the API Lambda's invoke ARN and, if asked, API-key security.
 
     Chalice's SAM swagger points every integration at `${APIHandler.Arn}` via `Fn::Sub`; any
     other uri means the template changed shape, so fail rather than deploy a broken API.
-    CORS preflight (`mock` integrations) stays keyless so browsers can ask first.
+    CORS preflight (`mock` integrations) stays keyless so browsers can ask first, and so do
+    PUBLIC_PATHS: API Gateway asks for a key exactly where an operation lists `api_key`
+    under `security`, so those operations get none (even if chalice put one there).
     """
     body = copy.deepcopy(swagger)
     for path, item in body.get("paths", {}).items():
         for method, operation in item.items():
             if method not in HTTP_METHODS:
                 continue
+            _declare_path_parameters(path, operation)
             integration = operation.get("x-amazon-apigateway-integration", {})
             if integration.get("type") == "mock":
                 continue
@@ -147,7 +168,9 @@ def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: b
                 raise ArtifactError(f"{method.upper()} {path}: unexpected integration uri "
                                     f"{uri!r} in chalice swagger")
             integration["uri"] = invoke_arn
-            if api_key_required and {"api_key": []} not in operation.get("security", []):
+            if path in PUBLIC_PATHS:
+                operation.pop("security", None)
+            elif api_key_required and {"api_key": []} not in operation.get("security", []):
                 operation.setdefault("security", []).append({"api_key": []})
     if api_key_required:
         body.setdefault("securityDefinitions", {})["api_key"] = API_KEY_SCHEME

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from chalice import Chalice, Rate
 from chalice.deploy.swagger import CFNSwaggerGenerator
+from pulumi.runtime.mocks import MockMonitor
 
 from orderflow_infra import stack
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+# What DescribeAvailabilityZones answers per region: (name, zone id, opt-in status). Each
+# region has a Local Zone that needs opting in; us-east-1 has use1-az3, which RDS Proxy and
+# several endpoint services do not support.
+REGION_ZONES: dict[str, list[tuple[str, str, str]]] = {
+    "eu-west-1": [("eu-west-1a", "euw1-az1", "opt-in-not-required"),
+                  ("eu-west-1b", "euw1-az2", "opt-in-not-required"),
+                  ("eu-west-1c", "euw1-az3", "opt-in-not-required"),
+                  ("eu-west-1-lhr-1a", "euw1-lhr1-az1", "opted-in")],
+    "us-east-1": [("us-east-1a", "use1-az3", "opt-in-not-required"),
+                  ("us-east-1b", "use1-az4", "opt-in-not-required"),
+                  ("us-east-1c", "use1-az6", "opt-in-not-required"),
+                  ("us-east-1-bos-1a", "use1-bos1-az1", "opted-in")],
+}
 FAKE_API_KEY_VALUE = "fake-api-key-value-never-exported"
 FARGATE_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orderflow-test-processor:v1"
 
@@ -34,6 +49,11 @@ class Recorded:
     inputs: dict[str, Any]
     state: dict[str, Any]
     provider: str | None
+    # URNs this resource waits for (explicit depends_on plus the resources its inputs come
+    # from) and its delete-before-replace option, as the engine receives them.
+    dependencies: frozenset[str] = frozenset()
+    delete_before_replace: bool = False
+    urn: str = ""
 
 
 def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -88,11 +108,38 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"arn": arn, **by_type.get(typ, {})}
 
 
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every registration; answers the one data source the program calls."""
+@dataclass(frozen=True)
+class Invoke:
+    """One data-source call the program made: token and arguments (camelCase)."""
 
-    def __init__(self) -> None:
+    token: str
+    args: dict[str, Any]
+
+
+def _zones(region: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """getAvailabilityZones, honouring the arguments the program may pass."""
+    opt_in = {value for f in args.get("filters") or [] if f["name"] == "opt-in-status"
+              for value in f["values"]}
+    zones = [(name, zone_id) for name, zone_id, status in REGION_ZONES[region]
+             if zone_id not in (args.get("excludeZoneIds") or [])
+             and name not in (args.get("excludeNames") or [])
+             and (not opt_in or status in opt_in)]
+    return {"names": [n for n, _ in zones], "zoneIds": [z for _, z in zones]}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every registration and invoke; answers the data sources the program calls.
+
+    `endpoint_zones` maps an endpoint service's short name (`sqs`, `email`, ...) to the
+    zones it is offered in; a service not listed is offered in every zone of the region.
+    """
+
+    def __init__(self, region: str = REGION,
+                 endpoint_zones: Mapping[str, Sequence[str]] | None = None) -> None:
         self.resources: list[Recorded] = []
+        self.invokes: list[Invoke] = []
+        self.region = region
+        self.endpoint_zones = dict(endpoint_zones or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = {**_computed(args.typ, args.name, args.inputs), **args.inputs}
@@ -103,9 +150,33 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         # A bare dict: the SDK's mock monitor cannot iterate a `None` failures list.
+        self.invokes.append(Invoke(args.token, dict(args.args)))
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": ZONES, "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"]}
+            return _zones(self.region, args.args)
+        if args.token == "aws:ec2/getVpcEndpointService:getVpcEndpointService":
+            service = args.args["serviceName"].removeprefix(f"com.amazonaws.{self.region}.")
+            every_zone = [name for name, _, _ in REGION_ZONES[self.region]]
+            return {"serviceName": args.args["serviceName"],
+                    "availabilityZones": list(self.endpoint_zones.get(service, every_zone))}
         raise NotImplementedError(f"unexpected invoke {args.token}")
+
+
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock monitor, also keeping what `MockResourceArgs` leaves out.
+
+    The mocks see only inputs; ordering (`dependencies`) and `deleteBeforeReplace` travel in
+    the registration request, so they are taken from there, keyed by URN.
+    """
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.options: dict[tuple[str, str], tuple[str, frozenset[str], bool]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
+        response = super().RegisterResource(request)
+        self.options[(request.type, request.name)] = (
+            response.urn, frozenset(request.dependencies), bool(request.deleteBeforeReplace))
+        return response
 
 
 @dataclass(frozen=True)
@@ -115,6 +186,7 @@ class Deployment:
     config: dict[str, str]
     resources: list[Recorded]
     outputs: dict[str, Any]
+    invokes: list[Invoke] = field(default_factory=list)
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.typ == typ]
@@ -123,19 +195,26 @@ class Deployment:
         (match,) = [r for r in self.resources if r.name == name and (typ is None or r.typ == typ)]
         return match
 
+    def depends_on(self, dependent: Recorded, dependency: Recorded) -> bool:
+        """Whether the engine would finish `dependency` before it touches `dependent`."""
+        return dependency.urn in dependent.dependencies
 
-def use_mocks(config: dict[str, str]) -> RecordingMocks:
+
+def use_mocks(config: dict[str, str], mocks: RecordingMocks | None = None
+              ) -> tuple[RecordingMocks, RecordingMonitor]:
     """Reset Pulumi's process-global runtime, then install fresh mocks and config."""
     pulumi.runtime.settings.ROOT.set(None)  # else set_mocks keeps the previous root Stack
-    mocks = RecordingMocks()
-    pulumi.runtime.set_mocks(mocks, project="orderflow", stack="test", preview=False)
+    mocks = mocks or RecordingMocks(region=config.get("region", REGION))
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="orderflow", stack="test", preview=False,
+                             monitor=monitor)
     pulumi.runtime.set_all_config({f"orderflow:{k}": v for k, v in config.items()})
-    return mocks
+    return mocks, monitor
 
 
-def deploy(config: dict[str, str]) -> Deployment:
+def deploy(config: dict[str, str], mocks: RecordingMocks | None = None) -> Deployment:
     """Run the program (`stack.main`, which exports) and collect what it registered."""
-    mocks = use_mocks(config)
+    mocks, monitor = use_mocks(config, mocks)
     captured: dict[str, Any] = {}
 
     @pulumi.runtime.test
@@ -146,7 +225,13 @@ def deploy(config: dict[str, str]) -> Deployment:
         return pulumi.Output.from_input(root.outputs).apply(captured.update)
 
     run()
-    return Deployment(config=config, resources=mocks.resources, outputs=captured)
+    resources = []
+    for r in mocks.resources:
+        urn, dependencies, delete_first = monitor.options[(r.typ, r.name)]
+        resources.append(Recorded(r.typ, r.name, r.inputs, r.state, r.provider, dependencies,
+                                  delete_first, urn))
+    return Deployment(config=config, resources=resources, outputs=captured,
+                      invokes=list(mocks.invokes))
 
 
 def chalice_test_app() -> Chalice:
@@ -159,6 +244,10 @@ def chalice_test_app() -> Chalice:
 
     @app.route("/orders/{order_id}", methods=["GET"], cors=True)
     def get_order(order_id: str) -> dict[str, str]:
+        return {}
+
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi_document() -> dict[str, str]:
         return {}
 
     @app.on_sqs_message(queue="orderflow-orders", batch_size=10)

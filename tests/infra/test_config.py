@@ -40,10 +40,27 @@ def test_unknown_processor_stops_the_whole_program_naming_the_key(
     ("ecs_memory_mb", "4096", "orderflow:ecs_memory_mb: with ecs_cpu=256"),
     ("ecs_desired_count", "9", "orderflow:ecs_desired_count: expected ecs_min_count"),
     ("environment", "Prod", "orderflow:environment: expected lowercase"),
+    # `<project>-<env>-db` must be a valid RDS identifier: no trailing or doubled hyphen.
+    ("environment", "dev-", "orderflow:environment: expected lowercase letters, digits and "
+                            "single hyphens"),
+    ("environment", "dev--blue", "orderflow:environment: expected lowercase"),
+    ("environment", "-dev", "orderflow:environment: expected lowercase"),
+    ("environment", "a" * 21, "orderflow:environment: expected lowercase"),
+    ("project_name", "orders-", "orderflow:project_name: expected lowercase"),
+    ("project_name", "order--flow", "orderflow:project_name: expected lowercase"),
     ("processor_image", "docker.io/library/python:3.11",
      "orderflow:processor_image: expected an ECR image URI in eu-west-1"),
     ("app_env", '{"DB_HOST": "x"}', "orderflow:app_env: DB_HOST is set by the stack"),
+    # Lambda refuses its reserved keys at CreateFunction; AWS_* would also redirect boto3.
+    ("app_env", '{"AWS_REGION": "us-east-1"}', "orderflow:app_env: AWS_REGION is reserved"),
+    ("app_env", '{"AWS_ENDPOINT_URL": "http://x"}', "orderflow:app_env: AWS_ENDPOINT_URL is "
+                                                     "reserved by the Lambda and ECS runtimes"),
+    ("app_env", '{"AWS_LAMBDA_EXEC_WRAPPER": "/x"}', "AWS_LAMBDA_EXEC_WRAPPER is reserved"),
+    ("app_env", '{"LAMBDA_TASK_ROOT": "/x"}', "orderflow:app_env: LAMBDA_TASK_ROOT is reserved"),
+    ("app_env", '{"TZ": "UTC"}', "orderflow:app_env: TZ is reserved"),
+    ("app_env", '{"_HANDLER": "app.app"}', "orderflow:app_env: '_HANDLER' is not an UPPER_SNAKE"),
 ])
+
 def test_invalid_values_are_rejected_naming_the_key(
         base_config: dict[str, str], key: str, value: str, message: str) -> None:
     config = {**base_config, "processor": "fargate", "processor_image": FARGATE_IMAGE,
@@ -52,6 +69,11 @@ def test_invalid_values_are_rejected_naming_the_key(
         del config["sender_email"]
     with pytest.raises(ConfigError, match=message):
         _load(config)
+
+
+@pytest.mark.parametrize("name", ["dev", "prod", "blue-green", "e2e-2", "a1"])
+def test_valid_environment_names_are_accepted(base_config: dict[str, str], name: str) -> None:
+    assert _load({**base_config, "environment": name}).environment == name
 
 
 def test_extra_app_environment_reaches_the_functions(base_config: dict[str, str]) -> None:
