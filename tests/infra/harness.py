@@ -23,6 +23,9 @@ REGION = "eu-west-1"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 FAKE_API_KEY_VALUE = "fake-api-key-value-never-exported"
 FARGATE_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orderflow-test-processor:v1"
+# What pulumi-docker-build reports after a push; the task definition must run exactly this.
+IMAGE_DIGEST = "sha256:" + "ab" * 32
+ECR_TOKEN_PASSWORD = "fake-ecr-token-password"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,16 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
                 }
             ],
         },
+        "aws:rds/cluster:Cluster": {
+            "endpoint": f"{inputs.get('clusterIdentifier')}.cluster-abc.{REGION}.rds.amazonaws.com",
+            "masterUserSecrets": [
+                {
+                    "secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!cluster-Ab",
+                    "secretStatus": "active",
+                    "kmsKeyId": "aws/secretsmanager",
+                }
+            ],
+        },
         "aws:rds/proxy:Proxy": {"endpoint": f"{physical}.proxy-abc.{REGION}.rds.amazonaws.com"},
         "aws:apigateway/restApi:RestApi": {
             "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{name}-id",
@@ -76,7 +89,10 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         "aws:apigateway/apiKey:ApiKey": {"value": FAKE_API_KEY_VALUE},
         "aws:ecr/repository:Repository": {
             "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{physical}",
+            "registryId": ACCOUNT,
+            "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{physical}",
         },
+        "docker-build:index:Image": {"digest": IMAGE_DIGEST},
         "aws:ec2/vpcEndpoint:VpcEndpoint": {"prefixListId": "pl-s3"},
         "aws:cloudwatch/metricAlarm:MetricAlarm": {
             "arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{physical}",
@@ -105,6 +121,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         # A bare dict: the SDK's mock monitor cannot iterate a `None` failures list.
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ZONES, "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"]}
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {"userName": "AWS", "password": ECR_TOKEN_PASSWORD,
+                    "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
+                    "authorizationToken": "QVdTOmZha2U=", "expiresAt": "2026-12-02T00:00:00Z",
+                    "registryId": args.args.get("registryId")}
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
 
@@ -133,14 +154,17 @@ def use_mocks(config: dict[str, str]) -> RecordingMocks:
     return mocks
 
 
-def deploy(config: dict[str, str]) -> Deployment:
-    """Run the program (`stack.main`, which exports) and collect what it registered."""
+def deploy(config: dict[str, str], docker: bool = True) -> Deployment:
+    """Run the program (`stack.main`, which exports) and collect what it registered.
+
+    `docker` is what the program's Docker probe answers (this machine has no Docker).
+    """
     mocks = use_mocks(config)
     captured: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def run() -> pulumi.Output[None]:
-        stack.main()
+        stack.main(docker=lambda: docker)
         root = pulumi.runtime.settings.get_root_resource()
         assert isinstance(root, pulumi.runtime.stack.Stack)
         return pulumi.Output.from_input(root.outputs).apply(captured.update)
