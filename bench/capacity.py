@@ -332,11 +332,13 @@ def idle_month(stack: StackFile) -> list[tuple[str, float]]:
     if cfg.rds_proxy_enabled:
         if cfg.db_engine == "aurora-serverless":
             units = max(8.0, cfg.db_min_capacity_acu)
+            basis = f"{units:g} ACUs, its minimum for Serverless v2"
             proxy = units * price("proxy_acu_hour") * HOURS_PER_MONTH
         else:
-            proxy = max(2, DB_CLASSES[cfg.db_instance_class].vcpus) * price(
-                "proxy_vcpu_hour") * HOURS_PER_MONTH
-        items.append(("RDS Proxy (billed at its minimum)", proxy))
+            vcpus = max(2, DB_CLASSES[cfg.db_instance_class].vcpus)
+            basis = f"{vcpus} vCPUs of {cfg.db_instance_class}"
+            proxy = vcpus * price("proxy_vcpu_hour") * HOURS_PER_MONTH
+        items.append((f"RDS Proxy ({basis})", proxy))
     items.append(("Secrets Manager: the database's managed secret", price("secret_month")))
     items.append((f"Interface endpoints: {stack.interface_endpoints} x {stack.zones} zones",
                   stack.interface_endpoints * stack.zones * price("endpoint_az_hour")

@@ -83,7 +83,7 @@ def test_every_stack_file_gets_an_idle_cost_from_the_resources_it_declares(
     big = text.split("### Pulumi.big.yaml", 1)[1]
     assert "| Interface endpoints: 7 x 2 zones | $102.20 |" in big  # + ECR API/DKR, logs
     assert "| Aurora Serverless v2: 1 x 0.5 ACU minimum, storage | $43.90 |" in big
-    assert "| RDS Proxy (billed at its minimum) | $87.60 |" in big  # 8 ACUs x $0.015
+    assert "| RDS Proxy (8 ACUs, its minimum for Serverless v2) | $87.60 |" in big
 
 
 def test_bench_records_the_figures_capacity_reads(
