@@ -112,7 +112,7 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
         opts=ctx.opts(),
     )
     if cfg.processor_image is None:
-        _, image = build_worker_image(ctx, repository)
+        image = build_worker_image(ctx, repository)
         image_repository_arn: pulumi.Input[str] = repository.arn
     else:
         image = pulumi.Output.from_input(cfg.processor_image)

@@ -76,12 +76,11 @@ def ecr_registry(repository: aws.ecr.Repository, auth: pulumi.Output[
     )
 
 
-def build_worker_image(ctx: Context, repository: aws.ecr.Repository
-                       ) -> tuple[docker_build.Image, pulumi.Output[str]]:
+def build_worker_image(ctx: Context, repository: aws.ecr.Repository) -> pulumi.Output[str]:
     """Build processor/Dockerfile for the task's architecture and push it to `repository`.
 
-    Returns the image and `<repository url>@<digest>`: the digest output names exactly what
-    was pushed (the provider's `ref` keeps the tag too and is documented as not stable).
+    Returns `<repository url>@<digest>`: the digest output names exactly what was pushed
+    (the provider's `ref` keeps the tag too and is documented as not stable).
     """
     auth = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id,
                                                   opts=ctx.invoke_opts())
@@ -96,5 +95,4 @@ def build_worker_image(ctx: Context, repository: aws.ecr.Repository
         tags=[repository.repository_url.apply(lambda url: f"{url}:{IMAGE_TAG}")],
         registries=[ecr_registry(repository, auth)],
     )
-    reference = pulumi.Output.concat(repository.repository_url, "@", image.digest)
-    return image, reference
+    return pulumi.Output.concat(repository.repository_url, "@", image.digest)
