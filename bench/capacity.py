@@ -426,7 +426,8 @@ def render(order: PerOrder, stacks: list[StackFile]) -> str:
     lines += ["", "What breaks first, and which settings to change:", ""]
     for load in loads:
         first, changes = advice(load, order, cfg)
-        lines.append(f"- **{load.rate:,.0f} orders/s.** First limit: {first}. Change: "
+        unit = "order/s" if load.rate == 1 else "orders/s"
+        lines.append(f"- **{load.rate:,.0f} {unit}.** First limit: {first}. Change: "
                      + "; ".join(changes) + ".")
     lines += [
         "",
