@@ -17,7 +17,7 @@ import math
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -500,9 +500,10 @@ def stack_files(root: Path = REPO) -> list[Path]:
     return sorted(root.glob("Pulumi.*.yaml"))
 
 
-def generate(root: Path = REPO, declare_stack: Callable[[Path], StackFile] = declare) -> str:
+def generate(root: Path = REPO) -> str:
+    """CAPACITY.md's text from `root`'s BENCHMARKS.json and Pulumi.*.yaml files."""
     order = PerOrder.load(root / "BENCHMARKS.json")
-    return render(order, [declare_stack(path) for path in stack_files(root)])
+    return render(order, [declare(path) for path in stack_files(root)])
 
 
 def main(argv: list[str] | None = None) -> int:
