@@ -57,13 +57,13 @@ def require_image_source(cfg: OrderflowConfig, docker: DockerProbe) -> None:
             "amazonaws.com/<repository>@sha256:<digest>`.")
 
 
-def context_location(cwd: Path | None = None) -> str:
+def context_location() -> str:
     """The repository root relative to the program's working directory.
 
     Relative, so the stack state does not record one machine's checkout path: an absolute
     path would differ between clones and make the provider rebuild and roll the service.
     """
-    return os.path.relpath(REPO_ROOT, cwd or Path.cwd())
+    return os.path.relpath(REPO_ROOT, Path.cwd())
 
 
 def ecr_registry(repository: aws.ecr.Repository, auth: pulumi.Output[
