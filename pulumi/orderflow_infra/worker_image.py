@@ -94,5 +94,9 @@ def build_worker_image(ctx: Context, repository: aws.ecr.Repository) -> pulumi.O
         push=True,
         tags=[repository.repository_url.apply(lambda url: f"{url}:{IMAGE_TAG}")],
         registries=[ecr_registry(repository, auth)],
+        # The provider's delete needs a Docker client; the force-deleted repository removes
+        # the pushed images anyway, so switching back to `lambda` (or destroying) works on a
+        # machine without Docker too. Superseded images are expired by the lifecycle policy.
+        opts=pulumi.ResourceOptions(retain_on_delete=True),
     )
     return pulumi.Output.concat(repository.repository_url, "@", image.digest)
