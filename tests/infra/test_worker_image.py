@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -25,6 +26,7 @@ from tests.infra.harness import (
     IMAGE_DIGEST,
     Deployment,
     Recorded,
+    deploy,
     use_mocks,
 )
 
@@ -145,6 +147,24 @@ def test_switching_back_to_lambda_leaves_no_image_service_or_repository(
     assert repository.inputs["forceDelete"] is True
     declared = {r.typ for r in lambda_stack.resources}
     assert not declared & {IMAGE, SERVICE, REPOSITORY, TASK, "aws:ecs/cluster:Cluster"}
+
+
+def test_the_image_is_only_dropped_from_state_on_delete(
+    base_config: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deleting it would need a Docker client; the force-deleted repository removes the
+    pushed images, so switching back to lambda works on a machine without Docker."""
+    retained: dict[str, bool] = {}
+    register = pulumi.runtime.mocks.MockMonitor.RegisterResource
+
+    def recording(monitor: Any, request: Any) -> Any:
+        retained[request.name] = request.retainOnDelete
+        return register(monitor, request)
+
+    monkeypatch.setattr(pulumi.runtime.mocks.MockMonitor, "RegisterResource", recording)
+    deploy({**base_config, "processor": "fargate"})
+    assert retained["worker-image"] is True
+    assert retained["processor-repo"] is False  # deleted for real, with its images
 
 
 @pytest.mark.parametrize(("env", "socket", "docker_cli", "expected"), [
