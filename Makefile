@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: venv run services test lint package bench clean chaos openapi
+.PHONY: venv run services test lint package bench clean chaos openapi capacity
 
 $(STAMP): requirements.txt chalice_app/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+capacity: $(STAMP)  ## CAPACITY.md from BENCHMARKS.json, bench/prices.py and Pulumi.*.yaml
+	$(PY) -m bench.capacity
 
 chaos: $(STAMP)  ## fault injection at scale; rewrites RELIABILITY.md (fails on any violation)
 	$(PY) -m tests.reliability.chaos run --scale large --output RELIABILITY.md

@@ -11,7 +11,7 @@ from uuid import uuid4
 import psycopg2
 from psycopg2.extras import Json
 
-from bench.env import BenchEnv, configured, stub_aws
+from bench.env import BenchEnv, configured, count_output, stub_aws
 from bench.handlers import invoke, load_app, order_body, proxy_event, to_json
 from bench.measure import (
     CountingConnection,
@@ -113,7 +113,7 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
     raw = RawCreate(env.database_url, 3, packed=False)
     floor = RawCreate(env.database_url, 3, packed=True)
     try:
-        with stub_aws(), counting_connections():
+        with stub_aws() as stub, counting_connections():
             relay_time: list[float] = []
             # One A/B block per baseline: the handler alternates with that baseline alone.
             with time_calls(outbox, "publish_new_order", relay_time):
@@ -124,6 +124,10 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
             )
             counts = {n: _counts(create_handler(app, n)) for n in (1, 50)}
             keyed = _counts(create_handler(app, 3, idempotent=True))
+            before = stub.calls.copy()
+            with count_output() as output:
+                handler()
+            aws_calls = dict(stub.calls - before)
             with count_sql() as raw_count:
                 raw()
             with configured(ORDER_QUEUE_URL=None):
@@ -202,6 +206,14 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         )
     )
     rest = handler_s - floor_s - relay_s
+    section.data = {
+        "handler_seconds": handler_s,
+        "db_seconds": floor_s,
+        "transactions": one.transactions,
+        "round_trips": one.round_trips,
+        "aws_calls": aws_calls,
+        "log_bytes": output.bytes,
+    }
     section.findings += [
         f"Handler {ms(handler_s)} = the raw floor {ms(floor_s)} (same rows, one round trip)"
         f" + the queue hand-off {ms(relay_s)} + {ms(rest)} for Chalice's event handling,"

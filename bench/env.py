@@ -8,12 +8,15 @@ The smoke test builds a `BenchEnv` from the test fixtures instead.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,26 +170,68 @@ def configured(**env: str | None) -> Iterator[None]:
         _refresh()
 
 
-class _StubClient:
-    """A boto3 client that answers at once: measures our code with AWS latency taken out."""
+class StubClient:
+    """A boto3 client that answers at once: measures our code with AWS latency taken out.
+
+    It counts the API calls by operation name, so a benchmark can report the AWS requests
+    an order costs (what bench/capacity.py turns into request rates and prices).
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
 
     def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls["send_message_batch"] += 1
         return {"Successful": [{"Id": entry["Id"]} for entry in kwargs["Entries"]], "Failed": []}
 
     def __getattr__(self, name: str) -> Any:
-        return lambda **kwargs: {}
+        def call(**kwargs: Any) -> dict[str, Any]:
+            self.calls[name] += 1
+            return {}
+
+        return call
 
 
 @contextlib.contextmanager
-def stub_aws() -> Iterator[None]:
+def stub_aws() -> Iterator[StubClient]:
     """Replace the shared SQS/SES/SNS clients with an instant stub for the block."""
-    stub = _StubClient()
+    stub = StubClient()
     aws.reset_clients()
     aws._clients.update(sqs=stub, ses=stub, sns=stub)
     try:
-        yield
+        yield stub
     finally:
         aws.reset_clients()
+
+
+class _ByteCounter(io.TextIOBase):
+    """A text sink that only counts the UTF-8 bytes written to it."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        return len(text)
+
+
+@contextlib.contextmanager
+def count_output() -> Iterator[_ByteCounter]:
+    """Count what the block writes as logs and EMF metrics (stdout, stderr, log handlers):
+    in Lambda and on Fargate all of it is ingested by CloudWatch Logs, which bills by byte."""
+    counter = _ByteCounter()
+    with contextlib.redirect_stdout(counter), contextlib.redirect_stderr(counter):
+        swapped = [
+            (handler, handler.setStream(counter))
+            for handler in logging.getLogger().handlers
+            if isinstance(handler, logging.StreamHandler)
+            and not isinstance(handler, logging.FileHandler)
+        ]
+        try:
+            yield counter
+        finally:
+            for handler, stream in swapped:
+                handler.setStream(stream)
 
 
 @contextlib.contextmanager
@@ -197,8 +242,6 @@ def quiet_application_output() -> Iterator[None]:
     They are still formatted and written (as in Lambda, where stdout goes to CloudWatch), so
     their cost stays in the measurements; only the terminal is spared.
     """
-    import logging
-
     with (
         open(os.devnull, "w") as sink,
         contextlib.redirect_stdout(sink),

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import psycopg2
 
-from bench.env import BenchEnv, configured, stub_aws
+from bench.env import BenchEnv, configured, count_output, stub_aws
 from bench.handlers import order_body
 from bench.measure import (
     CountingConnection,
@@ -128,13 +128,15 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
     services.set_payment_provider(None)
     floor, plain = RawLifecycle(env.database_url, True), RawLifecycle(env.database_url, False)
     try:
-        with stub_aws(), counting_connections():
+        with stub_aws() as stub, counting_connections():
             timed = _race(
                 {"floor": floor, "plain": plain, "subject": _process}, sizes.process_orders
             )
             (order_id,) = _new_orders(1)
-            with count_sql() as counted:
+            before = stub.calls.copy()
+            with count_sql() as counted, count_output() as output:
                 _process(order_id)
+            aws_calls = dict(stub.calls - before)
             (order_id,) = _new_orders(1)
             with count_sql() as raw_counted:
                 plain(order_id)
@@ -179,6 +181,15 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         )
     )
     notifications = len(STEPS) + 1
+    section.data = {
+        "process_seconds": subject_s,
+        "db_seconds": floor_s,
+        "transactions": counted.transactions,
+        "statements": counted.statements,
+        "round_trips": counted.round_trips,
+        "aws_calls": aws_calls,
+        "log_bytes": output.bytes,
+    }
     section.findings += [
         f"DB-only lifecycle {ms(subject_s)} vs {ms(floor_s)} for the same writes by hand"
         f" ({ms(plain_s)} with one execute per statement). Each of the four steps commits on"

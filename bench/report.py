@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Section:
     detail: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    # Machine-readable figures (seconds, counts) for bench/capacity.py; see render_data.
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def ms(seconds: float) -> str:
@@ -174,3 +178,14 @@ def render(sections: list[Section], machine: list[tuple[str, str]], argv: str) -
             lines += section.detail
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def render_data(sections: list[Section], machine: list[tuple[str, str]], argv: str) -> str:
+    """BENCHMARKS.json: each section's `data`, beside the run's machine and command, so
+    CAPACITY.md is computed from recorded numbers instead of parsed from prose."""
+    document = {
+        "command": argv,
+        "machine": dict(machine),
+        "sections": {s.key: s.data for s in sections if s.data and not s.error},
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -1,4 +1,4 @@
-"""Run the benchmarks in order, print progress, write BENCHMARKS.md."""
+"""Run the benchmarks in order, print progress, write BENCHMARKS.md (and .json)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import cold_start, connections, create, http_api, listing, process
 from bench.env import BenchEnv, configured, quiet_application_output
-from bench.report import Section, machine_info, render
+from bench.report import Section, machine_info, render, render_data
 from bench.sizes import Sizes
 
 BENCHMARKS: dict[str, Callable[[BenchEnv, Sizes], Section]] = {
@@ -64,6 +64,9 @@ def run_benchmarks(
                 ratio = f" ({figure.ratio:.2f}x)" if figure.ratio is not None else ""
                 say(f"    {figure.name}: {figure.result}{ratio} {figure.verdict}")
             say(f"    done in {section.seconds:.0f} s")
-    output.write_text(render(sections, machine_info(env.database_url), command))
-    say(f"[bench] wrote {output}")
+    machine = machine_info(env.database_url)
+    output.write_text(render(sections, machine, command))
+    data = output.with_suffix(".json")
+    data.write_text(render_data(sections, machine, command))
+    say(f"[bench] wrote {output} and {data.name}")
     return sections

@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 import pulumi
 
 ProcessorMode = Literal["lambda", "fargate"]
+DbEngine = Literal["rds", "aurora-serverless"]
 T = TypeVar("T")
 
 # CloudWatch Logs accepts only these retention periods.
@@ -70,6 +71,10 @@ class OrderflowConfig:
     db_deletion_protection: bool = True
     db_connections_alarm_threshold: int = 80
     rds_proxy_enabled: bool = False
+    # Aurora PostgreSQL Serverless v2 instead of one RDS instance, sized in ACUs (2 GiB each).
+    db_engine: DbEngine = "rds"
+    db_min_capacity_acu: float = 0.5
+    db_max_capacity_acu: float = 4.0
     processor: ProcessorMode = "lambda"
     processor_image: str | None = None
     ecs_cpu: int = 256
@@ -168,6 +173,23 @@ class _Reader:
 
         return self._parse(key, default, parse)
 
+    def capacity(self, key: str, default: float) -> float:
+        """Aurora Serverless v2 capacity: 0.5 to 256 ACUs in steps of 0.5.
+
+        0 (auto-pause) is not offered: the outbox sweeper connects every minute, so the
+        cluster would never stay idle long enough to pause.
+        """
+        def parse(raw: str) -> float:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError("expected 0.5 to 256 ACUs in steps of 0.5") from None
+            if not 0.5 <= value <= 256 or value * 2 != int(value * 2):
+                raise ValueError("expected 0.5 to 256 ACUs in steps of 0.5")
+            return value
+
+        return self._parse(key, default, parse)
+
     def boolean(self, key: str, default: bool) -> bool:
         def parse(raw: str) -> bool:
             if raw.lower() not in ("true", "false"):
@@ -236,8 +258,14 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         r"(:[\w.-]+|@sha256:[0-9a-f]{64})$"),
         f"an ECR image URI in {region} with a tag or digest (the VPC has no NAT gateway, "
         "so only ECR is reachable)") or None
-    if processor == "fargate" and image is None:
-        raise r.fail("processor_image", "required when processor is fargate")
+    # Without processor_image, Fargate mode builds processor/Dockerfile (worker_image.py).
+
+    db_engine = r.choice("db_engine", d.db_engine, ("rds", "aurora-serverless"))
+    min_acu = r.capacity("db_min_capacity_acu", d.db_min_capacity_acu)
+    max_acu = r.capacity("db_max_capacity_acu", d.db_max_capacity_acu)
+    if min_acu > max_acu:
+        raise r.fail("db_max_capacity_acu", f"expected at least db_min_capacity_acu "
+                     f"({min_acu:g}) (got {max_acu:g})")
 
     log_retention = r.integer("log_retention_days", d.log_retention_days, 1, 3653)
     if log_retention not in LOG_RETENTION_DAYS:
@@ -264,6 +292,9 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         db_connections_alarm_threshold=r.integer("db_connections_alarm_threshold",
                                                  d.db_connections_alarm_threshold, 1, 100000),
         rds_proxy_enabled=r.boolean("rds_proxy_enabled", d.rds_proxy_enabled),
+        db_engine="aurora-serverless" if db_engine == "aurora-serverless" else "rds",
+        db_min_capacity_acu=min_acu,
+        db_max_capacity_acu=max_acu,
         processor="fargate" if processor == "fargate" else "lambda",
         processor_image=image,
         ecs_cpu=ecs_cpu,

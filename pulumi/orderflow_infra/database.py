@@ -1,4 +1,8 @@
-"""Private, encrypted RDS PostgreSQL whose master password lives only in Secrets Manager."""
+"""Private, encrypted PostgreSQL whose master password lives only in Secrets Manager.
+
+One RDS instance by default; `db_engine: aurora-serverless` is the path past one instance's
+size: an Aurora Serverless v2 cluster that scales between `db_min/max_capacity_acu`.
+"""
 
 from __future__ import annotations
 
@@ -19,15 +23,41 @@ MASTER_USERNAME = "orderflow_admin"
 class Database:
     """Connection facts the app needs; `host` is the proxy endpoint when the proxy is on."""
 
-    instance: aws.rds.Instance
+    # The RDS instance, or with `db_engine: aurora-serverless` the cluster's writer instance.
+    instance: aws.rds.Instance | aws.rds.ClusterInstance
     host: pulumi.Output[str]
     port: int
     secret_arn: pulumi.Output[str]
     # Resources that must exist before the first connection (migrations wait on them).
     ready: list[pulumi.Resource]
+    cluster: aws.rds.Cluster | None = None
+
+    @property
+    def metric_dimensions(self) -> dict[str, pulumi.Output[str]]:
+        """CloudWatch dimensions of the database's AWS/RDS metrics.
+
+        Aurora publishes CPU, connections and capacity per cluster (DBClusterIdentifier);
+        an RDS instance per instance (DBInstanceIdentifier).
+        """
+        if self.cluster is not None:
+            return {"DBClusterIdentifier": self.cluster.cluster_identifier}
+        assert isinstance(self.instance, aws.rds.Instance)
+        return {"DBInstanceIdentifier": self.instance.identifier}
 
 
-def _master_secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret] | None
+@dataclass(frozen=True)
+class _Server:
+    """What either engine hands to the proxy and to Database."""
+
+    instance: aws.rds.Instance | aws.rds.ClusterInstance
+    cluster: aws.rds.Cluster | None
+    address: pulumi.Output[str]
+    secret_arn: pulumi.Output[str]
+    ready: list[pulumi.Resource]
+
+
+def _master_secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecret |
+                                         aws.rds.outputs.ClusterMasterUserSecret] | None
                        ) -> str:
     """The RDS-managed secret; its absence would leave the app with no credentials."""
     arn = secrets[0].secret_arn if secrets else None
@@ -36,13 +66,9 @@ def _master_secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecre
     return arn
 
 
-def create_database(ctx: Context, net: Network) -> Database:
-    """DB instance, and optionally an RDS Proxy in front of it."""
+def _rds_instance(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup) -> _Server:
+    """One RDS PostgreSQL instance (optionally Multi-AZ): the default engine."""
     cfg = ctx.cfg
-    subnet_group = aws.rds.SubnetGroup("db-subnets", name=ctx.name("db"),
-                                       subnet_ids=net.subnet_ids, opts=ctx.opts())
-    # Auto-named: a new family or description replaces the group, and the replacement must
-    # exist (under another name) before the instance switches to it and the old one goes.
     params = aws.rds.ParameterGroup(
         "db-params",
         family=f"postgres{cfg.db_engine_major}",
@@ -79,11 +105,88 @@ def create_database(ctx: Context, net: Network) -> Database:
         # replacement first would collide on the identifier.
         opts=ctx.opts(delete_before_replace=True),
     )
-    secret_arn = instance.master_user_secrets.apply(_master_secret_arn)
+    return _Server(instance=instance, cluster=None, address=instance.address,
+                   secret_arn=instance.master_user_secrets.apply(_master_secret_arn),
+                   ready=[instance])
+
+
+def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup
+                       ) -> _Server:
+    """Aurora PostgreSQL Serverless v2: a cluster plus `db.serverless` instances.
+
+    Same guarantees as the instance: managed master secret, encryption, backups, final
+    snapshot, deletion protection, TLS only. With `db_multi_az` a second (reader) instance
+    in another zone is the failover target, as the standby is for RDS.
+    """
+    cfg = ctx.cfg
+    # Auto-named for the same reason as the instance's parameter group.
+    params = aws.rds.ClusterParameterGroup(
+        "db-cluster-params",
+        family=f"aurora-postgresql{cfg.db_engine_major}",
+        parameters=[aws.rds.ClusterParameterGroupParameterArgs(name="rds.force_ssl",
+                                                               value="1")],
+        opts=ctx.opts(),
+    )
+    cluster = aws.rds.Cluster(
+        "db-cluster",
+        cluster_identifier=ctx.name("db"),
+        engine="aurora-postgresql",
+        engine_mode="provisioned",  # Serverless v2 runs in provisioned mode
+        engine_version=cfg.db_engine_version,
+        database_name=cfg.db_name,
+        master_username=MASTER_USERNAME,
+        manage_master_user_password=True,
+        port=POSTGRES_PORT,
+        db_subnet_group_name=subnet_group.name,
+        db_cluster_parameter_group_name=params.name,
+        vpc_security_group_ids=[net.db_sg.id],
+        storage_encrypted=True,
+        backup_retention_period=cfg.db_backup_retention_days,
+        deletion_protection=cfg.db_deletion_protection,
+        copy_tags_to_snapshot=True,
+        skip_final_snapshot=False,
+        final_snapshot_identifier=ctx.name("db-final"),
+        serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+            min_capacity=cfg.db_min_capacity_acu, max_capacity=cfg.db_max_capacity_acu),
+        # A fixed identifier, as for the RDS instance: a replacement deletes first, which
+        # deletion protection refuses.
+        opts=ctx.opts(delete_before_replace=True),
+    )
+    instances = [
+        aws.rds.ClusterInstance(
+            # Auto-named: a replaced instance joins the cluster before the old one leaves.
+            f"db-instance-{index}",
+            cluster_identifier=cluster.id,
+            instance_class="db.serverless",
+            engine=cluster.engine,
+            engine_version=cluster.engine_version,
+            db_subnet_group_name=subnet_group.name,
+            publicly_accessible=False,
+            auto_minor_version_upgrade=True,
+            opts=ctx.opts(),
+        )
+        for index in range(2 if cfg.db_multi_az else 1)
+    ]
+    return _Server(instance=instances[0], cluster=cluster, address=cluster.endpoint,
+                   secret_arn=cluster.master_user_secrets.apply(_master_secret_arn),
+                   ready=[cluster, *instances])
+
+
+def create_database(ctx: Context, net: Network) -> Database:
+    """The database (an RDS instance or an Aurora Serverless v2 cluster), optionally behind
+    an RDS Proxy."""
+    cfg = ctx.cfg
+    subnet_group = aws.rds.SubnetGroup("db-subnets", name=ctx.name("db"),
+                                       subnet_ids=net.subnet_ids, opts=ctx.opts())
+    if cfg.db_engine == "aurora-serverless":
+        server = _aurora_serverless(ctx, net, subnet_group)
+    else:
+        server = _rds_instance(ctx, net, subnet_group)
+    secret_arn = server.secret_arn
     if not cfg.rds_proxy_enabled:
         allow_postgres(ctx, "app-to-db", net.app_sg, net.db_sg)
-        return Database(instance=instance, host=instance.address, port=POSTGRES_PORT,
-                        secret_arn=secret_arn, ready=[instance])
+        return Database(instance=server.instance, host=server.address, port=POSTGRES_PORT,
+                        secret_arn=secret_arn, ready=server.ready, cluster=server.cluster)
 
     # Auto-named, like the other groups (network.py): the replacement may coexist.
     proxy_sg = aws.ec2.SecurityGroup(
@@ -115,9 +218,15 @@ def create_database(ctx: Context, net: Network) -> Database:
         ),
         opts=ctx.opts(),
     )
+    # A cluster is registered as a whole: the proxy follows its writer across failovers.
     target = aws.rds.ProxyTarget(
         "db-proxy-target", db_proxy_name=proxy.name, target_group_name=target_group.name,
-        db_instance_identifier=instance.identifier, opts=ctx.opts(),
+        db_instance_identifier=(server.instance.identifier if server.cluster is None
+                                else None),
+        db_cluster_identifier=(server.cluster.cluster_identifier if server.cluster is not None
+                               else None),
+        opts=ctx.opts(depends_on=server.ready),
     )
-    return Database(instance=instance, host=proxy.endpoint, port=POSTGRES_PORT,
-                    secret_arn=secret_arn, ready=[instance, target])
+    return Database(instance=server.instance, host=proxy.endpoint, port=POSTGRES_PORT,
+                    secret_arn=secret_arn, ready=[*server.ready, target],
+                    cluster=server.cluster)

@@ -14,6 +14,7 @@ from orderflow_infra.database import Database
 from orderflow_infra.functions import app_environment, processor_statements
 from orderflow_infra.messaging import Messaging
 from orderflow_infra.network import Network
+from orderflow_infra.worker_image import CPU_ARCHITECTURE, build_worker_image
 
 CONTAINER_NAME = "worker"
 WORKER_COMMAND = ["python", "-m", "processor", "worker"]
@@ -27,6 +28,8 @@ class Fargate:
     """The worker service and what monitoring and outputs refer to."""
 
     repository: aws.ecr.Repository
+    # `<repository>@sha256:...` when the stack builds the image; the override otherwise.
+    image: pulumi.Output[str]
     cluster: aws.ecs.Cluster
     service: aws.ecs.Service
     log_group: aws.cloudwatch.LogGroup
@@ -94,16 +97,26 @@ def _autoscaling(ctx: Context, cluster: aws.ecs.Cluster, service: aws.ecs.Servic
 
 def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
                    migration: pulumi.Resource) -> Fargate:
-    """ECR repository, cluster, task definition, service and its autoscaling."""
+    """ECR repository, the worker image, cluster, task definition, service and autoscaling.
+
+    The repository is force-deleted with its images: they are build output of this stack, so
+    switching back to `lambda` (or destroying) removes them instead of failing on a non-empty
+    repository.
+    """
     cfg = ctx.cfg
-    if cfg.processor_image is None:  # load_config enforces this; keeps the type narrow
-        raise ValueError("processor_image is required in fargate mode")
     repository = aws.ecr.Repository(
         "processor-repo", name=ctx.name("processor"), image_tag_mutability="MUTABLE",
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
             scan_on_push=True),
+        force_delete=True,
         opts=ctx.opts(),
     )
+    if cfg.processor_image is None:
+        image = build_worker_image(ctx, repository)
+        image_repository_arn: pulumi.Input[str] = repository.arn
+    else:
+        image = pulumi.Output.from_input(cfg.processor_image)
+        image_repository_arn = repository_arn(cfg.processor_image)
     aws.ecr.LifecyclePolicy(
         "processor-repo-lifecycle", repository=repository.name,
         policy=json.dumps({"rules": [{
@@ -122,7 +135,7 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
         # GetAuthorizationToken is account-wide by design; image pulls are scoped.
         iam.allow(["ecr:GetAuthorizationToken"], ["*"]),
         iam.allow(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-                   "ecr:BatchCheckLayerAvailability"], [repository_arn(cfg.processor_image)]),
+                   "ecr:BatchCheckLayerAvailability"], [image_repository_arn]),
         iam.log_statement(log_group),
     ])
     task_role = iam.service_role(ctx, "worker-task-role", "ecs-tasks.amazonaws.com",
@@ -133,7 +146,7 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
     env["WORKER_CONCURRENCY"] = str(cfg.worker_concurrency)
     container = {
         "name": CONTAINER_NAME,
-        "image": cfg.processor_image,
+        "image": image,
         "essential": True,
         "command": WORKER_COMMAND,
         "stopTimeout": STOP_TIMEOUT_SECONDS,
@@ -149,7 +162,7 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
         memory=str(cfg.ecs_memory_mb), network_mode="awsvpc",
         requires_compatibilities=["FARGATE"],
         runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-            operating_system_family="LINUX", cpu_architecture="X86_64"),
+            operating_system_family="LINUX", cpu_architecture=CPU_ARCHITECTURE),
         execution_role_arn=execution_role.role.arn, task_role_arn=task_role.role.arn,
         container_definitions=pulumi.Output.json_dumps([container]),
         opts=ctx.opts(depends_on=[execution_role.policy, task_role.policy]),
@@ -165,5 +178,5 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
         opts=ctx.opts(depends_on=[migration, *net.endpoints], ignore_changes=["desiredCount"]),
     )
     _autoscaling(ctx, cluster, service, msg)
-    return Fargate(repository=repository, cluster=cluster, service=service,
+    return Fargate(repository=repository, image=image, cluster=cluster, service=service,
                    log_group=log_group)

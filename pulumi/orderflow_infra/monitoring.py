@@ -24,6 +24,9 @@ from orderflow_infra.messaging import Messaging
 OLDEST_MESSAGE_AGE_SECONDS = 600  # orders should leave the queue within minutes
 API_5XX_PER_5_MINUTES = 5
 DB_CPU_PERCENT = 80
+# Aurora Serverless v2: capacity pinned near db_max_capacity_acu means the cluster cannot
+# grow further; the next step is a higher maximum (or fewer connections doing work).
+DB_ACU_UTILIZATION_PERCENT = 90
 OUTBOX_LAG_SECONDS = 300  # the sweeper runs every minute; 5 minutes unsent means it fails
 PROCESSING_FAILURES_PER_5_MINUTES = 10  # single retries are normal; a burst is not
 
@@ -54,7 +57,7 @@ class DashboardTargets:
     dlq: str
     api: str
     stage: str
-    db_instance: str
+    db_dimensions: Mapping[str, str]  # DBInstanceIdentifier, or DBClusterIdentifier (Aurora)
     functions: Mapping[str, str]  # stack key (`api`, ...) -> Lambda function name
     alarm_arns: Sequence[str]
 
@@ -114,7 +117,7 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
                        **axis(right))
 
     api_dims = {"ApiName": t.api, "Stage": t.stage}
-    db_dims = {"DBInstanceIdentifier": t.db_instance}
+    db_dims = dict(t.db_dimensions)
     widgets = [
         {"type": "alarm", "width": GRID_WIDTH, "height": 3,
          "properties": {"title": "Alarms", "alarms": list(t.alarm_arns),
@@ -165,6 +168,13 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
                     label="connections", yAxis="right"),
         ], t.region, {"CPU alarm": DB_CPU_PERCENT}),
     ]
+    if "DBClusterIdentifier" in db_dims:
+        widgets.append(_graph("Aurora capacity: ACUs, utilization of the maximum (%)", [
+            _metric("AWS/RDS", "ServerlessDatabaseCapacity", db_dims, stat="Maximum",
+                    label="ACUs"),
+            _metric("AWS/RDS", "ACUUtilization", db_dims, stat="Maximum",
+                    label="utilization %", yAxis="right"),
+        ], t.region, {"ACU alarm": DB_ACU_UTILIZATION_PERCENT}))
     return {"widgets": _lay_out(widgets)}
 
 
@@ -175,14 +185,14 @@ def _dashboard(ctx: Context, msg: Messaging, db: Database, fns: Functions,
     keys = list(fns.functions)
     names = pulumi.Output.all(
         queue=msg.queue.name, dlq=msg.dlq.name, api=fns.rest_api.name,
-        stage=fns.stage.stage_name, db=db.instance.identifier,
+        stage=fns.stage.stage_name, db=pulumi.Output.all(**db.metric_dimensions),
         functions=pulumi.Output.all(*(fns.functions[key].name for key in keys)),
         alarms=pulumi.Output.all(*(alarm.arn for alarm in alarms.values())),
     )
     body = names.apply(lambda n: json.dumps(dashboard_body(DashboardTargets(
         region=cfg.region, namespace=cfg.metrics_namespace, service=cfg.service_name,
         queue=n["queue"], dlq=n["dlq"], api=n["api"], stage=n["stage"],
-        db_instance=n["db"], functions=dict(zip(keys, n["functions"], strict=True)),
+        db_dimensions=n["db"], functions=dict(zip(keys, n["functions"], strict=True)),
         alarm_arns=n["alarms"],
     )), sort_keys=True))
     return aws.cloudwatch.Dashboard("dashboard", dashboard_name=cfg.prefix,
@@ -221,12 +231,16 @@ def create_monitoring(ctx: Context, msg: Messaging, db: Database, fns: Functions
         for metric in ("Errors", "Throttles"):
             alarm(f"{key}-{metric.lower()}", f"Lambda {key} {metric.lower()}",
                   "AWS/Lambda", metric, {"FunctionName": function.name}, "Sum", 1, period=300)
-    db_dims = {"DBInstanceIdentifier": db.instance.identifier}
+    db_dims = db.metric_dimensions
     alarm("db-cpu", "Database CPU is high", "AWS/RDS", "CPUUtilization", db_dims, "Average",
           DB_CPU_PERCENT, periods=3, period=300)
     alarm("db-connections", "Database connections are near the limit", "AWS/RDS",
           "DatabaseConnections", db_dims, "Maximum", cfg.db_connections_alarm_threshold,
           periods=2, period=300)
+    if db.cluster is not None:
+        alarm("db-capacity", "Aurora is at its maximum capacity (db_max_capacity_acu)",
+              "AWS/RDS", "ACUUtilization", db_dims, "Average", DB_ACU_UTILIZATION_PERCENT,
+              periods=3, period=300)
     # The app's own metrics: a missing datapoint means "nothing to report", not a failure.
     app_dims = {"service": cfg.service_name}
     alarm("outbox-lag", "Committed orders or notifications are not being sent (outbox)",

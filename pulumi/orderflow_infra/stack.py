@@ -15,11 +15,16 @@ from orderflow_infra.messaging import create_messaging
 from orderflow_infra.monitoring import create_monitoring
 from orderflow_infra.network import create_network
 from orderflow_infra.packaging import locate_artifact
+from orderflow_infra.worker_image import DockerProbe, docker_available, require_image_source
 
 
-def build() -> dict[str, Any]:
-    """Declare every resource and return the stack outputs (never a secret value)."""
+def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
+    """Declare every resource and return the stack outputs (never a secret value).
+
+    `docker` says whether this machine can build the worker image; tests inject it.
+    """
     cfg = load_config()
+    require_image_source(cfg, docker)
     artifact = locate_artifact(cfg.artifact_dir)
     ctx = Context.create(cfg)
     net = create_network(ctx)
@@ -46,13 +51,14 @@ def build() -> dict[str, Any]:
     if cfg.processor == "fargate":
         worker = create_fargate(ctx, net, db, msg, fns.migration)
         outputs["ecr_repository_url"] = worker.repository.repository_url
+        outputs["processor_image"] = worker.image
         log_groups["worker"] = worker.log_group.name
         outputs["ecs_cluster_name"] = worker.cluster.name
         outputs["ecs_service_name"] = worker.service.name
     return outputs
 
 
-def main() -> None:
+def main(docker: DockerProbe = docker_available) -> None:
     """Entry point for `pulumi up`: build and export."""
-    for name, value in build().items():
+    for name, value in build(docker).items():
         pulumi.export(name, value)

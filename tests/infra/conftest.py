@@ -40,7 +40,27 @@ def lambda_stack(base_config: dict[str, str]) -> Deployment:
 
 @pytest.fixture(scope="session")
 def fargate_stack(base_config: dict[str, str]) -> Deployment:
-    return deploy({**base_config, "processor": "fargate", "processor_image": FARGATE_IMAGE})
+    """`processor: fargate` alone: the program builds and pushes the worker image."""
+    return deploy({**base_config, "processor": "fargate"})
+
+
+@pytest.fixture(scope="session")
+def fargate_prebuilt_stack(base_config: dict[str, str]) -> Deployment:
+    """Fargate with the `processor_image` override, on a machine without Docker."""
+    return deploy({**base_config, "processor": "fargate", "processor_image": FARGATE_IMAGE},
+                  docker=False)
+
+
+@pytest.fixture(scope="session")
+def aurora_stack(base_config: dict[str, str]) -> Deployment:
+    return deploy({**base_config, "db_engine": "aurora-serverless", "db_min_capacity_acu": "1",
+                   "db_max_capacity_acu": "8"})
+
+
+@pytest.fixture(scope="session")
+def aurora_proxy_stack(base_config: dict[str, str]) -> Deployment:
+    return deploy({**base_config, "db_engine": "aurora-serverless", "rds_proxy_enabled": "true",
+                   "db_multi_az": "true", "processor": "fargate"})
 
 
 @pytest.fixture(params=["lambda", "fargate"])

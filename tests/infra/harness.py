@@ -38,6 +38,9 @@ REGION_ZONES: dict[str, list[tuple[str, str, str]]] = {
 }
 FAKE_API_KEY_VALUE = "fake-api-key-value-never-exported"
 FARGATE_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orderflow-test-processor:v1"
+# What pulumi-docker-build reports after a push; the task definition must run exactly this.
+IMAGE_DIGEST = "sha256:" + "ab" * 32
+ECR_TOKEN_PASSWORD = "fake-ecr-token-password"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,16 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
                 }
             ],
         },
+        "aws:rds/cluster:Cluster": {
+            "endpoint": f"{inputs.get('clusterIdentifier')}.cluster-abc.{REGION}.rds.amazonaws.com",
+            "masterUserSecrets": [
+                {
+                    "secretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!cluster-Ab",
+                    "secretStatus": "active",
+                    "kmsKeyId": "aws/secretsmanager",
+                }
+            ],
+        },
         "aws:rds/proxy:Proxy": {"endpoint": f"{physical}.proxy-abc.{REGION}.rds.amazonaws.com"},
         "aws:apigateway/restApi:RestApi": {
             "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{name}-id",
@@ -96,7 +109,10 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         "aws:apigateway/apiKey:ApiKey": {"value": FAKE_API_KEY_VALUE},
         "aws:ecr/repository:Repository": {
             "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{physical}",
+            "registryId": ACCOUNT,
+            "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{physical}",
         },
+        "docker-build:index:Image": {"digest": IMAGE_DIGEST},
         "aws:ec2/vpcEndpoint:VpcEndpoint": {"prefixListId": "pl-s3"},
         "aws:cloudwatch/metricAlarm:MetricAlarm": {
             "arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{physical}",
@@ -158,6 +174,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             every_zone = [name for name, _, _ in REGION_ZONES[self.region]]
             return {"serviceName": args.args["serviceName"],
                     "availabilityZones": list(self.endpoint_zones.get(service, every_zone))}
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {"userName": "AWS", "password": ECR_TOKEN_PASSWORD,
+                    "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
+                    "authorizationToken": "QVdTOmZha2U=", "expiresAt": "2026-12-02T00:00:00Z",
+                    "registryId": args.args.get("registryId")}
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
 
@@ -212,14 +233,18 @@ def use_mocks(config: dict[str, str], mocks: RecordingMocks | None = None
     return mocks, monitor
 
 
-def deploy(config: dict[str, str], mocks: RecordingMocks | None = None) -> Deployment:
-    """Run the program (`stack.main`, which exports) and collect what it registered."""
+def deploy(config: dict[str, str], mocks: RecordingMocks | None = None, docker: bool = True
+           ) -> Deployment:
+    """Run the program (`stack.main`, which exports) and collect what it registered.
+
+    `docker` is what the program's Docker probe answers (this machine has no Docker).
+    """
     mocks, monitor = use_mocks(config, mocks)
     captured: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def run() -> pulumi.Output[None]:
-        stack.main()
+        stack.main(docker=lambda: docker)
         root = pulumi.runtime.settings.get_root_resource()
         assert isinstance(root, pulumi.runtime.stack.Stack)
         return pulumi.Output.from_input(root.outputs).apply(captured.update)

@@ -31,7 +31,9 @@ def test_unknown_processor_stops_the_whole_program_naming_the_key(
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("sender_email", "", "orderflow:sender_email: required"),
     ("sender_email", "not-an-email", "orderflow:sender_email: expected an email"),
-    ("processor_image", "", "orderflow:processor_image: required when processor is fargate"),
+    ("db_engine", "aurora", "orderflow:db_engine: expected one of rds, aurora-serverless"),
+    ("db_min_capacity_acu", "0", "orderflow:db_min_capacity_acu: expected 0.5 to 256 ACUs"),
+    ("db_max_capacity_acu", "4.2", "orderflow:db_max_capacity_acu: expected 0.5 to 256 ACUs"),
     ("db_engine_version", "15", "orderflow:db_engine_version: PostgreSQL 16 or newer"),
     ("db_multi_az", "yes", "orderflow:db_multi_az: expected true or false"),
     ("lambda_timeout_seconds", "901", "orderflow:lambda_timeout_seconds: expected an integer"),
@@ -80,3 +82,15 @@ def test_extra_app_environment_reaches_the_functions(base_config: dict[str, str]
     stack = deploy({**base_config, "app_env": '{"PAYMENT_DECLINE_RATE": 0.1}'})
     for fn in stack.of_type("aws:lambda/function:Function"):
         assert fn.inputs["environment"]["variables"]["PAYMENT_DECLINE_RATE"] == "0.1"
+
+
+def test_aurora_capacity_range_must_not_be_inverted(base_config: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=r"orderflow:db_max_capacity_acu: expected at least "
+                                          r"db_min_capacity_acu \(4\) \(got 2\)"):
+        _load({**base_config, "db_min_capacity_acu": "4", "db_max_capacity_acu": "2"})
+
+
+def test_the_default_database_is_one_rds_instance(base_config: dict[str, str]) -> None:
+    cfg = _load(base_config)
+    assert (cfg.db_engine, cfg.db_min_capacity_acu, cfg.db_max_capacity_acu) == (
+        "rds", 0.5, 4.0)

@@ -38,6 +38,10 @@ PHYSICAL_NAMES: dict[str, tuple[str | None, Choice]] = {
     "aws:iam/rolePolicy:RolePolicy": (None, "auto-named"),
     # username, storage_encrypted... force replacement; deletion protection then stops it.
     "aws:rds/instance:Instance": ("identifier", "delete-before-replace"),
+    "aws:rds/cluster:Cluster": ("clusterIdentifier", "delete-before-replace"),
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup": (None, "auto-named"),
+    # A replacement instance joins the cluster before the old one is removed.
+    "aws:rds/clusterInstance:ClusterInstance": (None, "auto-named"),
     "aws:rds/subnetGroup:SubnetGroup": ("name", "replaced-only-by-renaming"),
     "aws:sqs/queue:Queue": ("name", "replaced-only-by-renaming"),
     "aws:sns/topic:Topic": ("name", "replaced-only-by-renaming"),
@@ -56,7 +60,10 @@ PHYSICAL_NAMES: dict[str, tuple[str | None, Choice]] = {
     "aws:apigateway/usagePlan:UsagePlan": ("name", "name-need-not-be-unique"),
     "aws:ecs/taskDefinition:TaskDefinition": ("family", "name-need-not-be-unique"),
 }
-NAME_INPUTS = {"name", "namePrefix", "identifier", "dashboardName", "email", "stageName"}
+NAME_INPUTS = {"name", "namePrefix", "identifier", "clusterIdentifier", "dashboardName", "email",
+               "stageName"}
+# Name inputs that refer to another resource rather than name this one.
+REFERENCES = {"aws:rds/clusterInstance:ClusterInstance": {"clusterIdentifier"}}
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +141,13 @@ def test_too_few_supported_zones_stop_the_program_naming_the_gaps(
 
 
 def test_fixed_physical_names_cannot_collide_on_replacement(
-        proxy_stack: Deployment, fargate_stack: Deployment) -> None:
+        proxy_stack: Deployment, fargate_stack: Deployment, base_config: dict[str, str]) -> None:
+    aurora_stack = deploy({**base_config, "db_engine": "aurora-serverless",
+                           "rds_proxy_enabled": "true"})
     checked: set[str] = set()
-    for stack in (proxy_stack, fargate_stack):
+    for stack in (proxy_stack, fargate_stack, aurora_stack):
         for resource in stack.resources:
-            names = NAME_INPUTS & set(resource.inputs)
+            names = NAME_INPUTS & set(resource.inputs) - REFERENCES.get(resource.typ, set())
             if resource.typ not in PHYSICAL_NAMES:
                 assert not names, f"{resource.typ} has a physical name but no entry"
                 continue

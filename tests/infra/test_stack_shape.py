@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from tests.infra.harness import FAKE_API_KEY_VALUE, Deployment
+from tests.infra.harness import FAKE_API_KEY_VALUE, IMAGE_DIGEST, Deployment
 
 ESM = "aws:lambda/eventSourceMapping:EventSourceMapping"
 FUNCTION = "aws:lambda/function:Function"
@@ -75,7 +75,8 @@ def test_fargate_worker_runs_the_processor_command_in_private_subnets(
     (task,) = fargate_stack.of_type("aws:ecs/taskDefinition:TaskDefinition")
     (container,) = json.loads(task.inputs["containerDefinitions"])
     assert container["command"] == ["python", "-m", "processor", "worker"]
-    assert container["image"] == fargate_stack.config["processor_image"]
+    (repository,) = fargate_stack.of_type("aws:ecr/repository:Repository")
+    assert container["image"] == f"{repository.state['repositoryUrl']}@{IMAGE_DIGEST}"
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert env["WORKER_CONCURRENCY"] == "4"
     (service,) = fargate_stack.of_type("aws:ecs/service:Service")
