@@ -183,8 +183,8 @@ def _post_order(api: Client) -> int:
 
 @contextlib.contextmanager
 def _running_worker() -> Iterator[threading.Thread]:
-    """The Fargate entry point's worker on a thread: two consumers, no sweeper."""
-    worker = Worker(WorkerOptions(concurrency=2, wait_seconds=1, sweep_interval=0))
+    """The Fargate entry point's worker on a thread: two consumers and the outbox sweeper."""
+    worker = Worker(WorkerOptions(concurrency=2, wait_seconds=1, sweep_interval=0.2))
     thread = threading.Thread(target=worker.run, name="rotation-worker")
     thread.start()
     try:
@@ -200,15 +200,22 @@ def _all_completed(cloud: CloudDatabase, expected: int) -> bool:
     return len(statuses) == expected and set(statuses) == {"COMPLETED"}
 
 
+def _unsent_notifications(cloud: CloudDatabase) -> int:
+    return cloud.pg.admin(
+        "SELECT count(*) FROM outbox WHERE kind = 'notification' AND published_at IS NULL"
+    )[0][0]
+
+
 @pytest.mark.parametrize("prepared_statements", ["on", "off"], ids=["direct", "rds-proxy-mode"])
 def test_api_and_worker_recover_from_a_rotation_without_a_restart(
     cloud: CloudDatabase,
     api: Client,
     prepared_statements: str,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Callable[..., None],
 ) -> None:
     # The stack sets DB_PREPARED_STATEMENTS=off with RDS Proxy; the app has no other proxy mode.
-    monkeypatch.setenv("DB_PREPARED_STATEMENTS", prepared_statements)
+    # A notification relay the kill interrupts is the sweeper's to finish: at once, here.
+    configure(DB_PREPARED_STATEMENTS=prepared_statements, OUTBOX_GRACE_SECONDS="0")
     with _running_worker() as worker:
         assert [_post_order(api) for _ in range(3)] == [201, 201, 201]
         wait_until(lambda: _all_completed(cloud, 3), what="the first orders to complete")
@@ -227,6 +234,7 @@ def test_api_and_worker_recover_from_a_rotation_without_a_restart(
         after = cloud.pg.app_sessions()
         assert len(after) >= 2
         assert not after & before
+        wait_until(lambda: _unsent_notifications(cloud) == 0, what="every notification sent")
     with contextlib.closing(cloud.pg.connect_admin()) as db:
         assert invariant_violations(db) == []
 
