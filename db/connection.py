@@ -137,7 +137,7 @@ def connect_with_backoff(
                 raise
             log.warning(
                 "database not reachable (attempt %d), retrying in %.0f s: %s",
-                attempt, delay, str(error).strip(),
+                attempt, delay, " ".join(str(error).split()),
             )
         sleep(delay)
         delay = min(delay * 2, max_delay)
