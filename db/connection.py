@@ -36,13 +36,21 @@ def database_url() -> str:
     """`DATABASE_URL`, or a DSN built from the RDS-managed secret in the cloud.
 
     Cached, but only for `DB_SECRET_MAX_AGE_SECONDS`: one Secrets Manager call per process
-    per interval, and no process keeps connecting with a password long after it rotated."""
+    per interval, and no process keeps connecting with a password long after it rotated.
+    When that re-read fails (Secrets Manager unreachable), the cached DSN is kept and the
+    next connect tries again: an expired cache must not turn a working login into an outage."""
     global _dsn
     max_age = float(os.environ.get("DB_SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS))
     with _dsn_lock:
         now = time.monotonic()
-        if _dsn is None or now - _dsn[1] >= max_age:
+        if _dsn is None:
             _dsn = (_read_dsn(), now)
+        elif now - _dsn[1] >= max_age:
+            try:
+                _dsn = (_read_dsn(), now)
+            except Exception:
+                log.warning("could not re-read the database secret; using the cached one",
+                            exc_info=True)  # fmt: skip
         return _dsn[0]
 
 
@@ -99,16 +107,16 @@ def is_authentication_failure(error: psycopg2.Error) -> bool:
 def open_connection() -> psycopg2.extensions.connection:
     """A new connection with the current credentials.
 
-    When the server refuses the password, the secret has rotated since it was read: read it
-    again and try once more. A second refusal is raised, so callers fail (503, a retried
-    message) instead of looping while a rotation is half done."""
+    When the server refuses the password, the secret has probably rotated since it was read:
+    read it again and try once more. A second refusal is raised, so callers fail (503, a
+    retried message) instead of looping while a rotation is half done."""
     dsn = database_url()
     try:
         return _open(dsn)
     except psycopg2.OperationalError as error:
         if not is_authentication_failure(error):
             raise
-        log.warning("the database refused the cached credentials; reading them again")
+        log.warning("the database refused the cached password; reading the secret again")
     return _open(_refreshed_dsn(dsn))
 
 
