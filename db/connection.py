@@ -97,7 +97,7 @@ def reset_dsn() -> None:
     discard_connection()
 
 
-def is_authentication_failure(error: psycopg2.Error) -> bool:
+def _is_authentication_failure(error: psycopg2.Error) -> bool:
     """A connect refused for its password (SQLSTATE 28P01). psycopg2 raises a bare
     OperationalError at connect time, without the server's SQLSTATE (`pgcode` is None), so
     the server's message is all there is to go by."""
@@ -114,7 +114,7 @@ def open_connection() -> psycopg2.extensions.connection:
     try:
         return _open(dsn)
     except psycopg2.OperationalError as error:
-        if not is_authentication_failure(error):
+        if not _is_authentication_failure(error):
             raise
         log.warning("the database refused the cached password; reading the secret again")
     return _open(_refreshed_dsn(dsn))
