@@ -124,12 +124,11 @@ class CloudDatabase:
     password: str = FIRST_PASSWORD
     rotations: int = 0
 
-    def set_password(self) -> str:
+    def set_password(self) -> None:
         """RDS rotation step `setSecret`: the database takes a new password."""
         self.rotations += 1
         self.password = f"rotated-{self.rotations} p@ss'\\"
         self.pg.admin(f"ALTER ROLE {ROLE} PASSWORD %s", self.password)
-        return self.password
 
     def publish_password(self) -> None:
         """RDS rotation step `finishSecret`: the secret's current version has it too."""
@@ -168,6 +167,7 @@ def cloud(password_server: PasswordServer, aws: dict[str, str]) -> Iterator[Clou
 
 @pytest.fixture
 def api() -> Iterator[Client]:
+    """The Chalice app in-process, like conftest's `api` but without the session database."""
     from app import app
 
     with Client(app) as test_client:
