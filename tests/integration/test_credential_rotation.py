@@ -270,19 +270,18 @@ def test_the_cached_secret_is_read_again_once_older_than_its_max_age(
     assert parse_dsn(database_url())["password"] == cloud.password
 
 
-def test_a_failed_re_read_keeps_the_cached_secret(
-    cloud: CloudDatabase, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_re_read_keeps_the_cached_secret(cloud: CloudDatabase) -> None:
     cached = database_url()
-    monkeypatch.setenv("DB_SECRET_MAX_AGE_SECONDS", "0")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8218")  # nothing listens there
-    reset_clients()
-    try:
-        assert database_url() == cached
-        assert get_connection().info.backend_pid in cloud.pg.app_sessions()
-    finally:
-        monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DB_SECRET_MAX_AGE_SECONDS", "0")
+        env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8218")  # nothing listens there
         reset_clients()
+        try:
+            assert database_url() == cached
+            assert get_connection().info.backend_pid in cloud.pg.app_sessions()
+        finally:
+            env.undo()
+            reset_clients()
 
 
 def test_the_migrate_function_connects_after_a_rotation(
