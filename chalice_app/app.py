@@ -112,7 +112,9 @@ def sweep_outbox(event: Any) -> dict[str, int]:
 
 @app.lambda_function(name="migrate")
 def migrate(event: Any, context: Any) -> dict[str, Any]:
-    from db.connection import database_url
-    from db.migrate import migrate as apply_migrations
+    """Invoked by `pulumi up`; waits for the database within this invocation's time left."""
+    from db.migrate import migrate_when_reachable
 
-    return {"applied": apply_migrations(database_url())}
+    return {
+        "applied": migrate_when_reachable(lambda: context.get_remaining_time_in_millis() / 1000)
+    }

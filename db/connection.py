@@ -3,37 +3,74 @@
 A Lambda container handles one request at a time, so a thread-local connection means exactly
 one connection per container. After a quiet spell the connection is pinged before use, so a
 connection the server dropped while the container was frozen is replaced transparently.
+
+In the cloud the credentials come from the RDS-managed secret, which RDS rotates (every 7 days
+by default). Open connections survive a rotation, new ones need the new password: the DSN is
+cached for at most `DB_SECRET_MAX_AGE_SECONDS`, and a connect refused for its password re-reads
+the secret and tries once more, so a rotation costs one refused connect, not a restart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import threading
 import time
-from urllib.parse import quote
+from collections.abc import Callable
 
 import psycopg2
 import psycopg2.extensions
 
 IDLE_PING_SECONDS = 30.0
+DEFAULT_SECRET_MAX_AGE_SECONDS = 900.0
+log = logging.getLogger(__name__)
 _local = threading.local()
 _dsn_lock = threading.Lock()
-_dsn: str | None = None
+_dsn: tuple[str, float] | None = None  # (DSN, time.monotonic() when it was read)
 
 
 def database_url() -> str:
-    """`DATABASE_URL`, or a DSN built from the RDS-managed secret in the cloud."""
+    """`DATABASE_URL`, or a DSN built from the RDS-managed secret in the cloud.
+
+    Cached, but only for `DB_SECRET_MAX_AGE_SECONDS`: one Secrets Manager call per process
+    per interval, and no process keeps connecting with a password long after it rotated.
+    When that re-read fails (Secrets Manager unreachable), the cached DSN is kept and the
+    next connect tries again: an expired cache must not turn a working login into an outage."""
+    global _dsn
+    max_age = float(os.environ.get("DB_SECRET_MAX_AGE_SECONDS", DEFAULT_SECRET_MAX_AGE_SECONDS))
+    with _dsn_lock:
+        now = time.monotonic()
+        if _dsn is None:
+            _dsn = (_read_dsn(), now)
+        elif now - _dsn[1] >= max_age:
+            try:
+                _dsn = (_read_dsn(), now)
+            except Exception:
+                log.warning("could not re-read the database secret; using the cached one",
+                            exc_info=True)  # fmt: skip
+        return _dsn[0]
+
+
+def _refreshed_dsn(rejected: str) -> str:
+    """The DSN to retry with after `rejected` was refused: re-read, unless another thread has
+    already replaced it (a rotation then costs one Secrets Manager call, not one per thread)."""
     global _dsn
     with _dsn_lock:
-        if _dsn is None:
-            _dsn = os.environ.get("DATABASE_URL") or _dsn_from_secret()
-        return _dsn
+        if _dsn is None or _dsn[0] == rejected:
+            _dsn = (_read_dsn(), time.monotonic())
+        return _dsn[0]
+
+
+def _read_dsn() -> str:
+    return os.environ.get("DATABASE_URL") or _dsn_from_secret()
 
 
 def _dsn_from_secret() -> str:
+    """A key/value DSN (libpq quotes the values), so any password and a socket directory as
+    `DB_HOST` work."""
     secret_arn = os.environ.get("DB_SECRET_ARN")
     if not secret_arn:
         raise RuntimeError("set DATABASE_URL (or DB_SECRET_ARN with DB_HOST and DB_NAME)")
@@ -42,12 +79,14 @@ def _dsn_from_secret() -> str:
     secret = json.loads(
         client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     )
-    user = quote(secret["username"], safe="")
-    password = quote(secret["password"], safe="")
-    host = os.environ["DB_HOST"]
-    port = os.environ.get("DB_PORT", "5432")
-    name = os.environ.get("DB_NAME", "orderflow")
-    return f"postgresql://{user}:{password}@{host}:{port}/{name}?sslmode=require"
+    return psycopg2.extensions.make_dsn(
+        host=os.environ["DB_HOST"],
+        port=os.environ.get("DB_PORT", "5432"),
+        dbname=os.environ.get("DB_NAME", "orderflow"),
+        user=secret["username"],
+        password=secret["password"],
+        sslmode="require",
+    )
 
 
 def reset_dsn() -> None:
@@ -58,14 +97,77 @@ def reset_dsn() -> None:
     discard_connection()
 
 
-def _connect() -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(
-        database_url(),
-        connect_timeout=int(os.environ.get("DB_CONNECT_TIMEOUT", "5")),
+def _is_authentication_failure(error: psycopg2.Error) -> bool:
+    """A connect refused for its password (SQLSTATE 28P01). psycopg2 raises a bare
+    OperationalError at connect time, without the server's SQLSTATE (`pgcode` is None), so
+    the server's message is all there is to go by."""
+    return "password authentication failed" in str(error)
+
+
+def open_connection() -> psycopg2.extensions.connection:
+    """A new connection with the current credentials.
+
+    When the server refuses the password, the secret has probably rotated since it was read:
+    read it again and try once more. A second refusal is raised, so callers fail (503, a
+    retried message) instead of looping while a rotation is half done."""
+    dsn = database_url()
+    try:
+        return _open(dsn)
+    except psycopg2.OperationalError as error:
+        if not _is_authentication_failure(error):
+            raise
+        log.warning("the database refused the cached password; reading the secret again")
+    return _open(_refreshed_dsn(dsn))
+
+
+def connect_with_backoff(
+    seconds_left: Callable[[], float],
+    reserve_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+    first_delay: float = 1.0,
+    max_delay: float = 16.0,
+) -> psycopg2.extensions.connection:
+    """`open_connection`, retried with exponential backoff while the database is unreachable.
+
+    For work that runs once and may start before the database accepts connections (the
+    migration during `pulumi up`, while RDS Proxy is still registering its targets). A retry
+    starts only if it can end, connect timeout included, `reserve_seconds` before
+    `seconds_left()` runs out, so the caller keeps that time for its own work and the last
+    error is raised before the caller's deadline, not cut off by it."""
+    attempt_seconds = _connect_timeout()
+    delay = first_delay
+    attempt = 1
+    while True:
+        try:
+            return open_connection()
+        except psycopg2.OperationalError as error:
+            if seconds_left() - reserve_seconds < delay + attempt_seconds:
+                raise
+            log.warning(
+                "database not reachable (attempt %d), retrying in %.0f s: %s",
+                attempt, delay, " ".join(str(error).split()),
+            )
+        sleep(delay)
+        delay = min(delay * 2, max_delay)
+        attempt += 1
+
+
+def _connect_timeout() -> int:
+    return int(os.environ.get("DB_CONNECT_TIMEOUT", "5"))
+
+
+def _open(dsn: str) -> psycopg2.extensions.connection:
+    return psycopg2.connect(
+        dsn,
+        connect_timeout=_connect_timeout(),
         application_name=os.environ.get("DB_APPLICATION_NAME", "orderflow"),
         keepalives=1,
         keepalives_idle=30,
     )
+
+
+def _connect() -> psycopg2.extensions.connection:
+    conn = open_connection()
     conn.autocommit = False
     return conn
 

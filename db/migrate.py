@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2
+import psycopg2.extensions
+
+from db.connection import connect_with_backoff
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_ID = 7_201_994_001  # pg_advisory_lock key shared by every migrator of this schema
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Kept from the deploy-time function's timeout for the migrations once connected.
+MIGRATION_RESERVE_SECONDS = 60.0
 
 
 def available_migrations() -> list[tuple[int, Path]]:
@@ -24,8 +31,25 @@ def available_migrations() -> list[tuple[int, Path]]:
 
 def migrate(dsn: str) -> list[str]:
     """Apply pending migrations; returns the file names applied (empty when up to date)."""
+    return _apply(psycopg2.connect(dsn))
+
+
+def migrate_when_reachable(
+    seconds_left: Callable[[], float], sleep: Callable[[float], None] = time.sleep
+) -> list[str]:
+    """The deploy-time migration (the `migrate` function that `pulumi up` invokes).
+
+    It may run before the database accepts connections: RDS Proxy registers its targets
+    asynchronously, and a failed invocation fails the whole `pulumi up`. So it connects with
+    backoff while `seconds_left()` (the function's remaining time) allows, keeping
+    MIGRATION_RESERVE_SECONDS for the migrations. The connection re-reads a rotated secret
+    like every other (see `db.connection.open_connection`)."""
+    return _apply(connect_with_backoff(seconds_left, MIGRATION_RESERVE_SECONDS, sleep))
+
+
+def _apply(conn: psycopg2.extensions.connection) -> list[str]:
+    """Apply pending migrations on `conn` under the advisory lock, then close it."""
     applied_now: list[str] = []
-    conn = psycopg2.connect(dsn)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
