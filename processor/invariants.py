@@ -34,7 +34,7 @@ import psycopg2
 from psycopg2.extensions import cursor as Cursor
 
 from db.checks import InvariantQueries
-from db.connection import database_url
+from db.connection import open_connection
 from db.reporting import Reporting
 from processor.config import settings
 from processor.domain import FINAL_STATUSES, TRANSITIONS, Status
@@ -102,7 +102,7 @@ def check(
     include_queues: bool = True,
 ) -> CheckReport:
     """Scan the database (and the queues when configured); `limit` caps rows per rule."""
-    conn = psycopg2.connect(database_url(), connect_timeout=10)
+    conn = open_connection()  # re-reads a rotated secret, as every other connection does
     try:
         conn.set_session(readonly=True, isolation_level="REPEATABLE READ")
         with conn.cursor() as cur:
