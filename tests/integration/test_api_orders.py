@@ -158,10 +158,11 @@ def test_oversized_body_is_413(api, system):
     assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-def test_wrong_method_is_405_json(api, system):
+def test_wrong_method_is_405_json_with_the_allowed_methods(api, system):
     response = api.client.http.delete("/orders")
     assert response.status_code == 405
     assert json.loads(response.body)["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert sorted(response.headers["Allow"].split(", ")) == ["GET", "POST"]  # RFC 9110
 
 
 def test_api_key_is_enforced_when_configured(api, system, configure):
