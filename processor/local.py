@@ -252,7 +252,7 @@ def _print_banner(port: int, env: dict[str, str]) -> None:
     print(
         f"""
 orderflow is running
-  API          {base}/orders
+  API          {base}/orders  (reference: {base}/docs)
   AWS (moto)   {env["AWS_ENDPOINT_URL"]}  (sent emails: python -m processor admin emails)
   PostgreSQL   {env["DATABASE_URL"]}
 
