@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: venv run services test lint package bench clean chaos openapi capacity
+.PHONY: venv run services test lint package bench clean chaos openapi capacity spectral browser
 
 $(STAMP): requirements.txt chalice_app/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,26 @@ services: $(STAMP)  ## only PostgreSQL + moto, for `cd chalice_app && chalice lo
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: $(STAMP) lint
+test: $(STAMP) lint spectral browser
 	$(PY) -m pytest
+
+# Spectral (npm) lints the OpenAPI document in tests/reliability/test_spectral.py. Installed
+# from the lock file into tools/spectral/ (git-ignored node_modules); npm itself comes from
+# Debian when missing and we are root (CI), else the test says how to get it and skips.
+SPECTRAL_STAMP := tools/spectral/node_modules/.installed
+$(SPECTRAL_STAMP): tools/spectral/package.json tools/spectral/package-lock.json
+	@command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+	@if command -v npm >/dev/null; then cd tools/spectral && npm ci --silent && touch ../../$@; \
+	else echo "npm not found: the Spectral test will skip (install Node.js and npm)"; fi
+
+spectral: $(SPECTRAL_STAMP)
+
+# Headless Chromium for the /docs browser test (tests/reliability/test_api_docs.py); Debian's
+# package, installed when missing and we are root (CI), else that test skips outside CI.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # chalice only bundles its project dir, so db/ and processor/ are copied into vendor/ of a
 # throwaway copy of chalice_app/; the source tree is never modified.
@@ -35,6 +53,7 @@ package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
 	cp -R chalice_app/. build/src/
 	mkdir -p build/src/vendor
 	cp -R db processor build/src/vendor/
+	cd build/src && ../../$(PY) -m chalicelib.docs vendor vendor
 	find build/src -name __pycache__ -type d -prune -exec rm -rf {} +
 	cd build/src && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 		../../$(VENV)/bin/chalice package --stage $${STAGE:-dev} ../package

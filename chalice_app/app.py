@@ -86,10 +86,26 @@ def cancel_order(order_id: str) -> Response:
 @api_view
 def openapi_document() -> Response:
     """The contract, generated from the pydantic models; public, like any API reference.
-    Imported on first use so that cold starts of the other routes do not pay for it."""
+    It declares the API key exactly when this deployment requires one. Imported on first use
+    so that cold starts of the other routes do not pay for it."""
+    from processor.config import settings
     from processor.openapi import render
 
-    return Response(body=render(), headers={"Content-Type": "application/json"})
+    return Response(
+        body=render(settings().api_key_required), headers={"Content-Type": "application/json"}
+    )
+
+
+@app.route("/docs", methods=["GET"])
+@api_view
+def api_reference() -> Response:
+    """Swagger UI over /openapi.json for people (FastAPI users expect it here); public too."""
+    from chalicelib.docs import page
+
+    return Response(
+        body=page(),
+        headers={"Content-Type": "text/html; charset=utf-8", "Cache-Control": "max-age=300"},
+    )
 
 
 @app.on_sqs_message(

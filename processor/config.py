@@ -23,6 +23,7 @@ class Settings:
     topic_arn: str | None
     sender_email: str
     api_key: str | None
+    api_key_required: bool
     max_body_bytes: int
     payment_decline_rate: float
     payment_decline_email_tag: str
@@ -46,6 +47,11 @@ class Settings:
             topic_arn=os.environ.get("NOTIFICATION_TOPIC_ARN"),
             sender_email=os.environ.get("SENDER_EMAIL", "orders@example.com"),
             api_key=os.environ.get("API_KEY") or None,
+            # The app checks API_KEY itself; API Gateway checks the key before the Lambda runs
+            # and only the stack knows whether it does (API_KEY_REQUIRED). Either way, the
+            # published document must then declare the key.
+            api_key_required=bool(os.environ.get("API_KEY"))
+            or os.environ.get("API_KEY_REQUIRED", "").lower() in ("1", "true"),
             max_body_bytes=_int("MAX_BODY_BYTES", 65_536),
             payment_decline_rate=_float("PAYMENT_DECLINE_RATE", 0.0),
             payment_decline_email_tag=os.environ.get("PAYMENT_DECLINE_EMAIL_TAG", "+decline"),

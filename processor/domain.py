@@ -62,6 +62,9 @@ def is_final(status: Status) -> bool:
 
 
 CENT = Decimal("0.01")
+# An Idempotency-Key: visible ASCII, spaces inside only (HTTP strips them at the ends), at most
+# 255 characters. Checked by the API and published as-is in the OpenAPI document.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
 
 
 def to_money(value: Decimal | int | str) -> Decimal:

@@ -121,6 +121,7 @@ def start_api(host: str, port: int) -> Any:
         LocalChalice,
         LocalDevServer,
         LocalGatewayException,
+        RouteMatcher,
         ThreadedHTTPServer,
     )
 
@@ -153,14 +154,24 @@ def start_api(host: str, port: int) -> Any:
         ) -> None:
             # http.server's own errors (unknown method such as TRACE, malformed request line,
             # oversized headers) in JSON like every other answer, not an HTML page; a method
-            # the server does not know is a 405 for the client, not a 501 server error.
+            # the server does not know is a 405 for the client, not a 501 server error, with
+            # the `Allow` header RFC 9110 requires (what Chalice sends for a known method).
+            headers: dict[str, str] = {}
             if code == 501:
-                code, error = 405, MethodNotAllowed(f"method {self.command} is not allowed")
+                allowed = _allowed_methods(self.path)
+                if allowed:
+                    code, error = 405, MethodNotAllowed(f"method {self.command} is not allowed")
+                    headers["Allow"] = ", ".join(allowed)
+                else:
+                    code = 404
+                    error = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}")
             else:
                 error = ServiceError(message or self.responses.get(code, ("error",))[0])
             self.log_error("code %d, message %s", code, message)
             payload = dumps(error.body()).encode()
             self.send_response(code)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Connection", "close")
@@ -173,6 +184,14 @@ def start_api(host: str, port: int) -> Any:
         # socketserver's default listen backlog of 5 makes the kernel drop connections when a
         # few dozen clients connect at once (load tests, retry storms).
         request_queue_size = 128
+
+    def _allowed_methods(path: str) -> list[str]:
+        """The methods of the route that `path` names, as Chalice lists them; none if none."""
+        try:
+            route = RouteMatcher(list(app.routes)).match_route(path).route
+        except ValueError:
+            return []
+        return list(app.routes[route])
 
     factory = CLIFactory(str(REPO / "chalice_app"))
     config = factory.create_config_obj(chalice_stage_name="dev")
@@ -233,7 +252,7 @@ def _print_banner(port: int, env: dict[str, str]) -> None:
     print(
         f"""
 orderflow is running
-  API          {base}/orders
+  API          {base}/orders  (reference: {base}/docs)
   AWS (moto)   {env["AWS_ENDPOINT_URL"]}  (sent emails: python -m processor admin emails)
   PostgreSQL   {env["DATABASE_URL"]}
 

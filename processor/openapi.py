@@ -4,6 +4,10 @@
 `document()` builds it, `render()` is the canonical text served at `GET /openapi.json` and
 checked in as `docs/openapi.json` (`make openapi` rewrites it; a test fails when they differ).
 `python -m processor.openapi [PATH]` writes the file.
+
+The document declares the API key only where the server enforces one (`api_key_required`):
+a client generator or fuzzer that reads it then neither sends a key that nobody checks nor
+expects a 401 that never comes. The checked-in copy is the deployed API's, which requires it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_jso
 from pydantic_core import core_schema
 
 from processor import schemas
-from processor.domain import Status
+from processor.domain import IDEMPOTENCY_KEY_PATTERN, Status
 
 OPENAPI_VERSION = "3.1.0"
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
@@ -50,8 +54,10 @@ def _number(value: Any) -> int | float:
 def _normalise(node: Any) -> Any:
     """Rewrite pydantic's leftovers into standard keywords, recursively.
 
-    `decimal_places` has no exact JSON Schema form (`multipleOf: 0.01` misjudges binary
-    floats such as 0.29 in common validators), so it becomes part of the description.
+    `decimal_places` becomes `multipleOf` (exact in JSON Schema, and what lets a generator
+    or fuzzer send only amounts the API accepts) and a sentence in the description: some
+    validators divide binary floats (0.29 / 0.01) and misjudge `multipleOf`, so people and
+    those tools read the rule in words too.
     """
     if isinstance(node, list):
         return [_normalise(item) for item in node]
@@ -67,6 +73,7 @@ def _normalise(node: Any) -> Any:
                 out[name] = _number(out.pop(key))
     places = out.pop("decimal_places", None)
     if places is not None:
+        out["multipleOf"] = 10.0**-places
         note = f"At most {places} decimal places."
         out["description"] = f"{out['description']} {note}" if "description" in out else note
     return out
@@ -89,7 +96,8 @@ def _component_schemas() -> dict[str, Any]:
 
 
 def _query_parameters(query_schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """One `in: query` parameter per field of ListOrdersQuery (optional fields lose `null`)."""
+    """One `in: query` parameter per field of ListOrdersQuery (optional fields lose `null`);
+    the field's description describes the parameter, as readers of the document look there."""
     parameters = []
     for name, prop in query_schema["properties"].items():
         prop = dict(prop)
@@ -100,7 +108,16 @@ def _query_parameters(query_schema: dict[str, Any]) -> list[dict[str, Any]]:
         if prop.get("default", 0) is None:
             del prop["default"]
         prop.pop("title", None)
-        parameters.append({"name": name, "in": "query", "required": False, "schema": prop})
+        description = prop.pop("description")
+        parameters.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": description,
+                "schema": prop,
+            }
+        )
     return parameters
 
 
@@ -110,7 +127,8 @@ def _json(schema_name: str) -> dict[str, Any]:
 
 _ERRORS = {
     "400": ("BadRequest", "VALIDATION_ERROR (see `details`) or INVALID_JSON."),
-    "401": ("Unauthorized", "UNAUTHORIZED: `x-api-key` is missing or wrong."),
+    "401": ("Unauthorized", "UNAUTHORIZED: `x-api-key` is missing or wrong (local server)."),
+    "403": ("Forbidden", "UNAUTHORIZED: `x-api-key` is missing or wrong (API Gateway)."),
     "404": ("NotFound", "ORDER_NOT_FOUND."),
     "409": ("Conflict", "IDEMPOTENCY_KEY_REUSED or INVALID_ORDER_STATE."),
     "413": ("PayloadTooLarge", "PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES."),
@@ -120,10 +138,14 @@ _ERRORS = {
 }
 
 
-def _error_responses() -> dict[str, Any]:
+_KEY_ERRORS = ("401", "403")
+
+
+def _error_responses(api_key_required: bool) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    for name, description in _ERRORS.values():
-        responses[name] = {"description": description, "content": _json("ErrorResponse")}
+    for code, (name, description) in _ERRORS.items():
+        if api_key_required or code not in _KEY_ERRORS:
+            responses[name] = {"description": description, "content": _json("ErrorResponse")}
     responses["ServiceUnavailable"]["headers"] = {
         "Retry-After": {
             "description": "Seconds to wait before retrying.",
@@ -134,11 +156,14 @@ def _error_responses() -> dict[str, Any]:
     return responses
 
 
-def _responses(success: tuple[str, str, str], *errors: str) -> dict[str, Any]:
+def _responses(
+    api_key_required: bool, success: tuple[str, str, str], *errors: str
+) -> dict[str, Any]:
     status, schema_name, description = success
     out: dict[str, Any] = {status: {"description": description, "content": _json(schema_name)}}
+    keyed = _KEY_ERRORS if api_key_required else ()
     # Chalice answers 415 on every route to a non-JSON Content-Type, even without a body.
-    for code in (*errors, "415", "500", "503"):
+    for code in sorted((*errors, *keyed, "415", "500", "503")):
         out[code] = {"$ref": f"#/components/responses/{_ERRORS[code][0]}"}
     return out
 
@@ -147,8 +172,27 @@ _ORDER_ID = {
     "name": "order_id",
     "in": "path",
     "required": True,
+    "description": "The `order_id` that creating the order returned.",
     "schema": {"type": "string", "format": "uuid"},
 }
+# The created order's id feeds the operations on one order: generated clients and stateful
+# fuzzers follow these links from a real order instead of guessing ids.
+_ORDER_LINKS = {
+    "GetOrder": {
+        "operationId": "getOrder",
+        "parameters": {"order_id": "$response.body#/order_id"},
+        "description": "The order just created.",
+    },
+    "CancelOrder": {
+        "operationId": "cancelOrder",
+        "parameters": {"order_id": "$response.body#/order_id"},
+        "description": "Cancel the order just created.",
+    },
+}
+_TAGS = [
+    {"name": "orders", "description": "Place, read, list and cancel orders."},
+    {"name": "reference", "description": "This document and its interactive view; no key."},
+]
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -156,21 +200,22 @@ _IDEMPOTENCY_KEY = {
     "description": (
         "Makes retries safe: the same key with the same body replays the first 201 response"
         " (with `Idempotent-Replayed: true`); with a different body it is refused (409)."
-        " Printable characters; keys are kept 48 hours."
+        " Visible ASCII characters (spaces inside allowed); keys are kept 48 hours."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
 }
 
 
-@lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
-    """The whole OpenAPI document (built once per process; it only depends on the code)."""
+@lru_cache(maxsize=2)
+def document(api_key_required: bool = True) -> dict[str, Any]:
+    """The whole OpenAPI document (built once per process and variant; it only depends on the
+    code), declaring the API key if `api_key_required`."""
     components = _component_schemas()
     query_schema = components.pop("ListOrdersQuery")
     created = _responses(
+        api_key_required,
         ("201", "CreatedOrder", "Accepted and queued for processing."),
         "400",
-        "401",
         "409",
         "413",
     )
@@ -180,56 +225,82 @@ def document() -> dict[str, Any]:
             "schema": {"type": "string", "enum": ["true"]},
         }
     }
-    return {
+    created["201"]["links"] = _ORDER_LINKS
+    order = _responses(api_key_required, ("200", "OrderDetail", "The order."), "400", "404")
+    order["200"]["links"] = {"CancelOrder": _ORDER_LINKS["CancelOrder"]}
+    public = {"security": []} if api_key_required else {}
+    key_note = (
+        " Every order operation needs the `x-api-key` header." if api_key_required else ""
+    )
+    out: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "orderflow",
             "version": "1.0.0",
             "description": (
                 "Event-driven order processing. Amounts are exact JSON numbers. Orders move"
-                f" through {', '.join(s.value for s in Status)} (see the README)."
+                f" through {', '.join(s.value for s in Status)} (see the README).{key_note}"
             ),
+            "contact": {"name": "orderflow maintainers"},
         },
-        "security": [{"ApiKey": []}],
+        # Relative to this document's own URL, so it holds on every host and under API
+        # Gateway's stage prefix (`/dev/openapi.json` serves `/dev/orders`).
+        "servers": [{"url": ".", "description": "The server that serves this document."}],
+        "tags": _TAGS,
         "paths": {
             "/orders": {
                 "post": {
                     "operationId": "createOrder",
+                    "tags": ["orders"],
                     "summary": "Place an order",
+                    "description": (
+                        "Stores the order as PENDING and queues it; the processor then takes"
+                        " it through payment and fulfilment. Send an `Idempotency-Key` to retry"
+                        " safely."
+                    ),
                     "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {"required": True, "content": _json("CreateOrderRequest")},
                     "responses": created,
                 },
                 "get": {
                     "operationId": "listOrders",
+                    "tags": ["orders"],
                     "summary": "List orders, newest first",
-                    "description": "Use `cursor` (from `next_cursor`) or `offset`, not both.",
+                    "description": (
+                        "Newest first, `order_id` breaking ties. Page with `cursor` (the"
+                        " previous page's `next_cursor`), which stays fast at any depth."
+                    ),
                     "parameters": _query_parameters(query_schema),
                     "responses": _responses(
-                        ("200", "OrderPage", "A page of orders."), "400", "401"
+                        api_key_required, ("200", "OrderPage", "A page of orders."), "400"
                     ),
                 },
             },
             "/orders/{order_id}": {
                 "get": {
                     "operationId": "getOrder",
+                    "tags": ["orders"],
                     "summary": "An order with its status history",
+                    "description": "The order, its items and every status it had, newest first.",
                     "parameters": [_ORDER_ID],
-                    "responses": _responses(
-                        ("200", "OrderDetail", "The order."), "400", "401", "404"
-                    ),
+                    "responses": order,
                 },
             },
             "/orders/{order_id}/cancel": {
                 "post": {
                     "operationId": "cancelOrder",
+                    "tags": ["orders"],
                     "summary": "Cancel an order before its payment starts",
-                    "description": "Cancelling a cancelled order is a harmless no-op.",
+                    "description": (
+                        "Allowed while PENDING, and while PROCESSING until the charge starts;"
+                        " later it is refused (409). Cancelling a cancelled order is a harmless"
+                        " no-op."
+                    ),
                     "parameters": [_ORDER_ID],
                     "responses": _responses(
+                        api_key_required,
                         ("200", "OrderDetail", "The cancelled order."),
                         "400",
-                        "401",
                         "404",
                         "409",
                     ),
@@ -238,8 +309,10 @@ def document() -> dict[str, Any]:
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
+                    "tags": ["reference"],
                     "summary": "This document",
-                    "security": [],
+                    "description": "The OpenAPI 3.1 description of this API, for tools.",
+                    **public,
                     "responses": {
                         "200": {
                             "description": "The OpenAPI document.",
@@ -249,26 +322,45 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
+            "/docs": {
+                "get": {
+                    "operationId": "getDocs",
+                    "tags": ["reference"],
+                    "summary": "Interactive API reference",
+                    "description": "Swagger UI for this document, to read and try the API.",
+                    **public,
+                    "responses": {
+                        "200": {
+                            "description": "A self-contained HTML page.",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        },
+                        "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
+                    },
+                },
+            },
         },
         "components": {
             "schemas": components,
-            "responses": _error_responses(),
-            "securitySchemes": {
-                "ApiKey": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "x-api-key",
-                    "description": "Required when the server runs with API_KEY set.",
-                }
-            },
+            "responses": _error_responses(api_key_required),
         },
     }
+    if api_key_required:
+        out["security"] = [{"ApiKey": []}]
+        out["components"]["securitySchemes"] = {
+            "ApiKey": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-api-key",
+                "description": "The API key of the deployment (or the local server's API_KEY).",
+            }
+        }
+    return out
 
 
-@lru_cache(maxsize=1)
-def render() -> str:
-    """The canonical text: what the API serves and what `docs/openapi.json` contains."""
-    return json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
+@lru_cache(maxsize=2)
+def render(api_key_required: bool = True) -> str:
+    """The canonical text: what the API serves, and (with the key) `docs/openapi.json`."""
+    return json.dumps(document(api_key_required), indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

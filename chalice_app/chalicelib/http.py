@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -14,6 +15,7 @@ from chalice.app import Request
 
 from processor import errors
 from processor.config import settings
+from processor.domain import IDEMPOTENCY_KEY_PATTERN
 from processor.jsonutil import dumps, loads
 
 if TYPE_CHECKING:  # pydantic is imported by the first validation, not on every cold start
@@ -22,6 +24,7 @@ if TYPE_CHECKING:  # pydantic is imported by the first validation, not on every 
 log = logging.getLogger("orderflow.api")
 JSON_HEADERS = {"Content-Type": "application/json"}
 Model = TypeVar("Model", bound="BaseModel")
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 # Chalice's own errors (raised before our views run) mapped to our codes.
 _CHALICE_CODES = {
@@ -131,9 +134,9 @@ def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    if not 1 <= len(key) <= 255 or not key.isprintable():
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise errors.ValidationFailed(
-            "Idempotency-Key must be 1-255 printable characters",
+            "Idempotency-Key must be 1-255 visible ASCII characters (spaces inside allowed)",
             [{"field": "Idempotency-Key", "message": "invalid"}],
         )
     return key

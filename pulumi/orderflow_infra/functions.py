@@ -96,6 +96,8 @@ def app_environment(ctx: Context, db: Database, msg: Messaging) -> dict[str, pul
         "METRICS_NAMESPACE": cfg.metrics_namespace,
         # RDS Proxy pins a client that PREPAREs to one database connection.
         "DB_PREPARED_STATEMENTS": "off" if cfg.rds_proxy_enabled else "on",
+        # API Gateway checks the key; the app only declares it in its published document.
+        "API_KEY_REQUIRED": "true" if cfg.api_key_required else "false",
     })
     return env
 

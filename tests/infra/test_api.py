@@ -76,6 +76,9 @@ def test_api_key_is_required_on_every_route_but_cors_preflight(any_stack: Deploy
     (key,) = any_stack.of_type("aws:apigateway/usagePlanKey:UsagePlanKey")
     assert key.inputs["keyId"] == "api-key-id"
     assert "value" not in any_stack.of_type("aws:apigateway/apiKey:ApiKey")[0].inputs
+    # ...and the app's /openapi.json declares the key the gateway checks.
+    assert any_stack.named("api", FUNCTION).inputs["environment"]["variables"][
+        "API_KEY_REQUIRED"] == "true"
 
 
 def test_the_openapi_document_is_public_even_where_chalice_asked_for_a_key() -> None:
@@ -97,6 +100,8 @@ def test_no_key_plan_or_security_when_api_key_is_not_required(
     assert not stack.of_type("aws:apigateway/apiKey:ApiKey")
     assert not stack.of_type("aws:apigateway/usagePlan:UsagePlan")
     assert "api_key_id" not in stack.outputs
+    assert stack.named("api", FUNCTION).inputs["environment"]["variables"][
+        "API_KEY_REQUIRED"] == "false"
 
 
 def test_stage_is_named_after_the_environment_and_api_gateway_may_invoke(

@@ -85,6 +85,18 @@ def test_cursor_pagination_respects_filters(api, orders):
     assert _ids(first) + _ids(rest) == [o for o in _expected_order(orders) if o in orders[:4]]
 
 
+def test_offset_after_a_cursor_skips_that_many_more(api, orders):
+    _, first = api.get("/orders?limit=2")
+    _, skipped = api.get(f"/orders?limit=2&offset=1&cursor={first['next_cursor']}")
+    assert _ids(skipped) == _expected_order(orders)[3:5]
+    assert skipped["offset"] == 1
+
+
+def test_a_well_formed_cursor_no_order_reached_is_an_empty_page_not_an_error(api, orders):
+    status, body = api.get("/orders?cursor=" + "0" * 46)  # before 1970: nothing older
+    assert (status, body["orders"], body["has_more"]) == (200, [], False)
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -97,6 +109,7 @@ def test_cursor_pagination_respects_filters(api, orders):
         "cursor=%25%25%25",
         "cursor=bm90LWEtY3Vyc29y",
         "cursor=abc&offset=2",
+        "cursor=" + "0" * 45,
         "colour=blue",
     ],
 )

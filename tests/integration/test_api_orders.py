@@ -48,6 +48,17 @@ def test_amounts_are_exact_json_numbers(api, system):
     assert '"total_amount": 0.30' in response.body.decode()
 
 
+def test_the_largest_order_the_field_limits_allow_is_stored(api, system):
+    """The total column holds 100 x 10,000 x 1,000,000.00, so no valid order hits a limit the
+    published document could not state (migration 0002)."""
+    items = [{"product_name": "Gold", "quantity": 10_000, "unit_price": 1_000_000}] * 100
+    status, body, _ = api.post("/orders", {**ORDER, "items": items})
+    assert status == 201, body
+    assert body["total_amount"] == Decimal("1000000000000.00")
+    assert count(system["db"], "SELECT count(*) FROM orders WHERE total_amount = %s",
+                 Decimal("1000000000000.00")) == 1
+
+
 def test_created_order_is_stored_and_queued_for_processing(api, system):
     _, body, _ = api.post("/orders", ORDER)
     db = system["db"]
@@ -147,10 +158,11 @@ def test_oversized_body_is_413(api, system):
     assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-def test_wrong_method_is_405_json(api, system):
+def test_wrong_method_is_405_json_with_the_allowed_methods(api, system):
     response = api.client.http.delete("/orders")
     assert response.status_code == 405
     assert json.loads(response.body)["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert sorted(response.headers["Allow"].split(", ")) == ["GET", "POST"]  # RFC 9110
 
 
 def test_api_key_is_enforced_when_configured(api, system, configure):
@@ -218,6 +230,13 @@ def test_concurrent_requests_with_one_key_create_one_order(system):
     assert count(system["db"], "SELECT count(*) FROM orders") == 1
 
 
-def test_invalid_idempotency_key_is_400(api, system):
-    status, _body, _ = api.post("/orders", ORDER, {"Idempotency-Key": "x" * 300})
+@pytest.mark.parametrize("key", ["x" * 256, "caf\u00e9", "tab\there", " lead"])
+def test_invalid_idempotency_key_is_400(api, system, key):
+    status, _body, _ = api.post("/orders", ORDER, {"Idempotency-Key": key})
     assert status == 400
+    assert count(system["db"], "SELECT count(*) FROM orders") == 0
+
+
+def test_the_longest_idempotency_key_with_inner_spaces_is_accepted(api, system):
+    status, _body, _ = api.post("/orders", ORDER, {"Idempotency-Key": "k " * 127 + "k"})
+    assert status == 201

@@ -62,7 +62,7 @@ def test_every_error_response_uses_the_error_schema_and_503_promises_retry_after
     assert responses["ServiceUnavailable"]["headers"]["Retry-After"]["required"] is True
     for path, operations in document()["paths"].items():
         for method, operation in operations.items():
-            if path != "/openapi.json":
+            if operation["tags"] != ["reference"]:  # /openapi.json and /docs use no database
                 codes = set(operation["responses"])
                 assert {"500", "503"} <= codes, (method, path)
 
@@ -77,3 +77,49 @@ def test_the_api_serves_the_document_without_a_key_while_orders_need_one(
     assert json.loads(json.dumps(body, default=float)) == json.loads(render())
     assert http_call(api_url, "GET", "/orders")[0] == 401
     assert http_call(api_url, "GET", "/orders", headers={"x-api-key": "s3cret"})[0] == 200
+
+
+def test_without_a_key_the_served_document_declares_none(
+    api_url: str, monkeypatch: Any
+) -> None:
+    from processor.config import settings
+
+    monkeypatch.delenv("API_KEY", raising=False)
+    monkeypatch.delenv("API_KEY_REQUIRED", raising=False)
+    settings.cache_clear()
+    status, body, _ = http_call(api_url, "GET", "/openapi.json")
+    assert status == 200
+    assert json.loads(json.dumps(body, default=float)) == json.loads(render(False))
+    served = json.dumps(body, default=float)
+    assert "ApiKey" not in served and "x-api-key" not in served
+    assert http_call(api_url, "GET", "/orders")[0] == 200
+
+
+def test_behind_api_gateway_the_document_declares_the_key_the_gateway_checks(
+    api_url: str, configure: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("API_KEY", raising=False)
+    configure(API_KEY_REQUIRED="true")  # what the stack sets on the API function
+    body = http_call(api_url, "GET", "/openapi.json")[1]
+    assert json.loads(json.dumps(body, default=float)) == json.loads(render(True))
+    operations = document(True)["paths"]
+    assert operations["/orders"]["post"]["responses"]["403"] == {
+        "$ref": "#/components/responses/Forbidden"
+    }
+    assert operations["/docs"]["get"]["security"] == []
+
+
+def test_a_405_names_the_allowed_methods_and_an_unknown_route_is_404_for_any_method(
+    api_url: str,
+) -> None:
+    """RFC 9110: a 405 carries `Allow`. Methods Chalice routes (PATCH) and methods the local
+    server does not know at all (TRACE) answer alike."""
+    for method in ("PATCH", "TRACE", "BREW"):
+        status, body, headers = http_call(api_url, method, "/orders")
+        assert (status, body["error"]["code"]) == (405, "METHOD_NOT_ALLOWED"), method
+        assert sorted(headers["allow"].split(", ")) == ["GET", "POST"], method
+        status, _, headers = http_call(api_url, method, "/orders/1/cancel")
+        assert (status, headers["allow"]) == (405, "POST"), method
+    status, body, headers = http_call(api_url, "TRACE", "/nowhere")
+    assert (status, body["error"]["code"]) == (404, "NOT_FOUND")
+    assert "allow" not in headers

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from processor.jsonutil import loads
-from processor.schemas import CreateOrderRequest, ListOrdersQuery
+from processor.schemas import MAX_TOTAL, CreateOrderRequest, ListOrdersQuery
 
 
 def valid(**overrides):
@@ -63,12 +63,30 @@ def test_total_of_tenth_and_fifth_is_exactly_three_tenths():
         {"items": [item(unit_price=Decimal("1000000.01"))]},
         {"items": [item(extra="field")]},
         {"unexpected": 1},
-        {"items": [item(quantity=10_000, unit_price=Decimal("1000000"))] * 2},
+        {"customer_name": "a\x00b"},
+        {"customer_name": "\u3000\u2028"},
+        {"items": [item(product_name="\x00")]},
+        {"customer_email": "x" * 65 + "@example.com"},
     ],
 )
 def test_invalid_orders_are_rejected(overrides):
     with pytest.raises(ValidationError):
         CreateOrderRequest.model_validate(valid(**overrides))
+
+
+def test_the_largest_order_the_field_rules_allow_is_valid():
+    """No limit on the total beyond the fields' own: JSON Schema (and so the published
+    document) cannot express a limit on a sum, so there must be none the fields do not imply."""
+    top = item(quantity=10_000, unit_price=Decimal("1000000"))
+    order = CreateOrderRequest.model_validate(valid(items=[top] * 100))
+    assert order.total() == MAX_TOTAL == Decimal("1000000000000.00")
+
+
+def test_a_whole_quantity_written_with_a_fraction_is_that_integer():
+    """`2.0` is the integer 2 in JSON Schema, which the document's `type: integer` promises."""
+    order = CreateOrderRequest.model_validate(valid(items=[item(quantity=Decimal("2.0"))]))
+    assert order.items[0].quantity == 2
+    assert type(order.items[0].quantity) is int
 
 
 def test_boundaries_are_inclusive():
@@ -91,12 +109,20 @@ def test_boundaries_are_inclusive():
         {"status": "SHIPPED"},
         {"customer_email": "nope"},
         {"unknown": "1"},
-        {"cursor": "abc", "offset": "5"},
+        {"cursor": "abc"},
+        {"cursor": "0" * 45},
+        {"cursor": "A" * 46},
     ],
 )
 def test_invalid_list_queries_are_rejected(params):
     with pytest.raises(ValidationError):
         ListOrdersQuery.model_validate(params)
+
+
+def test_cursor_and_offset_combine():
+    """Every mix of valid parameters is valid: the document cannot state exclusions."""
+    query = ListOrdersQuery.model_validate({"cursor": "0" * 46, "offset": "5"})
+    assert (query.cursor, query.offset) == ("0" * 46, 5)
 
 
 def test_list_query_defaults():
