@@ -7,10 +7,13 @@ PORT ?= 8000
 
 .PHONY: venv run services test lint package bench clean chaos openapi
 
-$(STAMP): requirements.txt chalice_app/requirements.txt
+# The repository itself is installed editable (db, processor), so `chalice local` and any other
+# tool run from the venv import them without PYTHONPATH; pyproject.toml changes reinstall it.
+$(STAMP): requirements.txt chalice_app/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
