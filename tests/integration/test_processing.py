@@ -63,7 +63,14 @@ def test_an_order_goes_through_every_status_once_with_one_email_and_event_each(
     status, order = api.get(f"/orders/{order_id}")
     assert status == 200
     assert order["status"] == "COMPLETED"
-    assert [h["status"] for h in order["status_history"]] == list(reversed(LIFECYCLE))
+    assert [(h["status"], h["message"]) for h in order["status_history"]] == [
+        ("COMPLETED", "Order completed"),
+        ("FULFILLED", "Order has been fulfilled"),
+        ("PAYMENT_CONFIRMED", "Payment processed successfully"),
+        ("PROCESSING", "Order is being processed"),
+        ("PENDING", "Order created"),
+    ]
+    assert all(set(h) == {"status", "message", "created_at"} for h in order["status_history"])
     reference = provider.simulator.charges[_key(order_id)].reference
     assert reference
     assert payments_of(system["db"], order_id) == [
@@ -106,6 +113,8 @@ def test_a_declined_payment_is_final_and_the_provider_is_called_once(system, pro
         str(order_id),
     )
     assert reason == 1
+    history = services.get_order(order_id)["status_history"]
+    assert history[0]["message"] == "Payment declined: card_declined"
     assert payments_of(system["db"], order_id) == [
         ("DECLINED", Decimal("125.97"), None, "card_declined", 1)
     ]
