@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+# The local processor: lambda (the Chalice SQS handler, as in the cloud), worker (Fargate-style)
+# or none (no consumer, no outbox sweeper), e.g. `make services PROCESSOR=none`.
+PROCESSOR ?= lambda
 
 .PHONY: venv run services test lint package bench clean chaos openapi
 
@@ -19,10 +22,10 @@ $(STAMP): requirements.txt chalice_app/requirements.txt pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)  ## the whole system on http://127.0.0.1:$(PORT)
-	$(PY) -m processor local --port $(PORT)
+	$(PY) -m processor local --port $(PORT) --processor $(PROCESSOR)
 
-services: $(STAMP)  ## only PostgreSQL + moto, for `cd chalice_app && chalice local`
-	$(PY) -m processor local --services-only
+services: $(STAMP)  ## everything but the API, for `cd chalice_app && chalice local`
+	$(PY) -m processor local --services-only --port $(PORT) --processor $(PROCESSOR)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--processor",
         choices=(*DELIVERIES, "none"),
-        default=os.environ.get("LOCAL_PROCESSOR", "lambda"),
+        default="lambda",
         help="lambda (default, as the cloud's event source mapping), worker (as Fargate),"
         " or none (no consumer and no outbox sweeper)",
     )
