@@ -163,6 +163,8 @@ class Worker:
 
     def _release(self, queue_url: str, messages: list[QueueMessage]) -> None:
         """Make unstarted messages visible again now instead of after the visibility timeout."""
+        if messages:
+            log.info("released %d unstarted message(s)", len(messages))
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
             client("sqs").change_message_visibility_batch(
