@@ -10,10 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,32 +109,12 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
 
 
 def _start_moto(stack: contextlib.ExitStack) -> str:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stack.callback(_stop_process, process)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2):
-                return endpoint
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.1)
+    """The emulator `make run` uses (processor.emulator), in its own process."""
+    from processor.local import start_moto
 
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    moto = start_moto()
+    stack.callback(moto.stop)
+    return moto.endpoint
 
 
 def _refresh() -> None:

@@ -24,6 +24,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / ".local"
 REGION = "us-east-1"
+# Concurrent consumers (Lambda mode: concurrent handler invocations, as the mapping's maximum
+# concurrency). Each waits on moto and PostgreSQL most of the time, so eight keep a laptop busy.
+CONCURRENCY = 8
 
 
 @dataclass
@@ -234,7 +237,9 @@ def start_api(host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler, server_cls=Server)
 
 
-def run(port: int, services_only: bool, processor: str = "lambda", concurrency: int = 2) -> int:
+def run(
+    port: int, services_only: bool, processor: str = "lambda", concurrency: int = CONCURRENCY
+) -> int:
     """`make run` (`services_only=False`) and `make services`; returns the exit status.
 
     Signals only set a flag (processor.stopping); this thread does the stopping: the API
