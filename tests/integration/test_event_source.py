@@ -190,3 +190,31 @@ def test_a_batch_received_while_stopping_is_released_not_invoked(system, handler
 
     assert len(outcome.not_started) == 2 and not outcome.done and not outcome.failed
     assert handler_calls == []
+
+
+def test_a_full_batch_of_orders_costs_under_eight_aws_calls_each_with_all_five_emails(system):
+    """Counted at the botocore level, as AWS bills them: the API's send, one receive and one
+    delete per batch of ten, one SNS PublishBatch and five SES emails per order."""
+    from botocore.client import BaseClient
+
+    calls: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counted(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        response = original(self, operation, params)
+        if operation != "ReceiveMessage" or response.get("Messages"):  # not the idle polls
+            calls.append(operation)
+        return response
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", counted)
+        orders = _queued_orders(10)
+        with lambda_mode():
+            wait_until(
+                lambda: all(status_of(system["db"], o) == "COMPLETED" for o in orders),
+                what="the batch to complete",
+            )
+
+    business = [op for op in calls if op != "GetQueueAttributes"]  # the ARN, once per process
+    assert business.count("SendEmail") == 50
+    assert len(business) / len(orders) <= 8, sorted(business)
