@@ -98,9 +98,16 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
             server_uri = server.get_uri()
         url = ensure_database(server_uri, DATABASE, recreate=True)
         migrate(url)
-        endpoint = _start_moto(stack)
+        endpoint, ses_endpoint = _start_moto(stack)
         env = BenchEnv(url, endpoint, _stack=stack)
-        stack.enter_context(configured(DATABASE_URL=url, AWS_ENDPOINT_URL=endpoint, **AWS_ENV))
+        stack.enter_context(
+            configured(
+                DATABASE_URL=url,
+                AWS_ENDPOINT_URL=endpoint,
+                AWS_ENDPOINT_URL_SES=ses_endpoint,
+                **AWS_ENV,
+            )
+        )
         env.resources = create_aws_resources(AWS_ENV["SENDER_EMAIL"])
         return env
     except BaseException:
@@ -108,13 +115,14 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
         raise
 
 
-def _start_moto(stack: contextlib.ExitStack) -> str:
-    """The emulator `make run` uses (processor.emulator), in its own process."""
-    from processor.local import start_moto
+def _start_moto(stack: contextlib.ExitStack) -> tuple[str, str]:
+    """The emulators `make run` uses (processor.emulator): SQS/SNS and SES, own processes."""
+    from processor.local import start_emulators
 
-    moto = start_moto()
-    stack.callback(moto.stop)
-    return moto.endpoint
+    emulators = start_emulators()
+    for emulator in emulators:
+        stack.callback(emulator.stop)
+    return emulators[0].endpoint, emulators[1].endpoint
 
 
 def _refresh() -> None:

@@ -78,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
-        "--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5050")
+        "--endpoint",
+        default=os.environ.get(
+            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5050")
+        ),
     )
     return parser
 

@@ -1,5 +1,5 @@
 """`python -m processor.emulator PORT PARENT_PID`: the local moto server, run by
-`processor.local.start_moto` as its own process in its own session.
+`processor.local.spawn_moto` as its own process in its own session.
 
 It exits when its parent is gone, so a SIGKILLed `make run` leaves no emulator holding the
 port: Linux is asked to send SIGTERM on the parent's death (PR_SET_PDEATHSIG), and elsewhere
@@ -12,8 +12,10 @@ Speed-ups of moto's server, each with the same results (profiled under `make ben
   The clock here is `time.time()`, which is what that function computes given no datetime.
 - Routing a request lists moto's package directory twice (about 90 `stat` calls each), a
   quarter of a SendEmail's server time; the listing cannot change while the server runs.
-- Responses leave in two writes (headers, body); with Nagle's algorithm on, the body can wait
-  for the client's delayed ACK (TCP_NODELAY, as the local API server does).
+- moto's own server (werkzeug's development server) closes the connection after every
+  response, so each AWS call paid a TCP connect on both sides and a new server thread. The
+  same WSGI application is served here by waitress, which keeps connections alive (and sets
+  TCP_NODELAY) with a fixed pool of threads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -54,17 +57,16 @@ def main(argv: list[str]) -> int:
     port, parent = int(argv[0]), int(argv[1])
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from waitress.server import create_server
 
-    # One access-log line per request is a measurable share of moto's time under load.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    from werkzeug.serving import WSGIRequestHandler
-
+    logging.getLogger("waitress").setLevel(logging.ERROR)
     _fast_sqs_clock()
     _cached_module_list()
-    WSGIRequestHandler.disable_nagle_algorithm = True
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = create_server(
+        DomainDispatcherApplication(create_backend_app), host="127.0.0.1", port=port, threads=16
+    )
+    threading.Thread(target=server.run, name="moto", daemon=True).start()
     while os.getppid() == parent:
         time.sleep(0.5)
     return 0

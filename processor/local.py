@@ -1,6 +1,7 @@
-"""The whole system on a laptop: embedded PostgreSQL, a moto server for SQS/SNS/SES in its own
-process, the Chalice API on Chalice's local server, and the processor (the Chalice SQS handler
-fed as the event source mapping would, or the Fargate-style worker) with its outbox sweeper.
+"""The whole system on a laptop: embedded PostgreSQL, moto servers for SQS/SNS and for SES, each
+in its own process, the Chalice API on Chalice's local server, and the processor (the Chalice
+SQS handler fed as the event source mapping would, or the Fargate-style worker) with its
+outbox sweeper.
 
 `python -m processor local` runs everything; `--services-only` leaves the API to
 `cd chalice_app && chalice local` and prints the commands for it. Any number of SIGINT/SIGTERM
@@ -44,9 +45,21 @@ class MotoProcess:
             self.process.kill()
             self.process.wait()
 
+    def wait_ready(self, timeout: float = 30) -> MotoProcess:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2):  # noqa: S310 (our URL)
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the moto server {self.endpoint} did not start") from None
+                time.sleep(0.05)
 
-def start_moto(port: int = 0, timeout: float = 30) -> MotoProcess:
-    """Start the emulator (port 0: a free one) and return once it answers.
+
+def spawn_moto(port: int = 0) -> MotoProcess:
+    """Start the emulator (port 0: a free one); `wait_ready()` returns once it answers.
 
     Its own process, so the emulator does not share a GIL with the API and the processor; its
     own session, so a Ctrl-C to the terminal's group does not stop it before the processor has
@@ -61,17 +74,21 @@ def start_moto(port: int = 0, timeout: float = 30) -> MotoProcess:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    moto = MotoProcess(process, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(f"{moto.endpoint}/moto-api/data.json", timeout=2):  # noqa: S310 (our URL)
-                return moto
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                moto.stop()
-                raise RuntimeError(f"the moto server did not start on port {port}") from None
-            time.sleep(0.05)
+    return MotoProcess(process, f"http://127.0.0.1:{port}")
+
+
+def start_emulators(port: int = 0) -> tuple[MotoProcess, MotoProcess]:
+    """moto for SQS and SNS on `port`, and a second one for SES (`AWS_ENDPOINT_URL_SES`).
+
+    SES takes five of an order's seven calls; in one process moto's GIL serialises them with
+    the queue's, in two they run side by side. Started together, so start-up costs one wait."""
+    sqs_sns, ses = spawn_moto(port), spawn_moto(0)
+    try:
+        return sqs_sns.wait_ready(), ses.wait_ready()
+    except BaseException:
+        sqs_sns.stop()
+        ses.stop()
+        raise
 
 
 @dataclass
@@ -79,11 +96,12 @@ class LocalServices:
     """Backing services and the environment variables that point at them."""
 
     env: dict[str, str]
-    moto: MotoProcess
+    emulators: tuple[MotoProcess, ...]
     postgres: Any | None
 
     def stop(self) -> None:
-        self.moto.stop()
+        for emulator in self.emulators:
+            emulator.stop()
         if self.postgres is not None:
             self.postgres.cleanup()
 
@@ -102,7 +120,7 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
             database_url = ensure_database(postgres.get_uri(), "orderflow")
         assert database_url is not None
         migrate(database_url)
-        moto = start_moto(moto_port)
+        moto, ses = start_emulators(moto_port)
     except BaseException:
         if postgres is not None:
             postgres.cleanup()
@@ -110,6 +128,7 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
     env = {
         "DATABASE_URL": database_url,
         "AWS_ENDPOINT_URL": moto.endpoint,
+        "AWS_ENDPOINT_URL_SES": ses.endpoint,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -119,7 +138,7 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
     os.environ.update(env)
     env.update(create_aws_resources(env["SENDER_EMAIL"]))
     os.environ.update(env)
-    return LocalServices(env=env, moto=moto, postgres=postgres)
+    return LocalServices(env=env, emulators=(moto, ses), postgres=postgres)
 
 
 def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
@@ -303,7 +322,7 @@ def _print_services_banner(port: int, env: dict[str, str], processor: str) -> No
     print(
         f"""
 orderflow services are running (the API is yours to serve)
-  AWS (moto)   {env["AWS_ENDPOINT_URL"]}
+  AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
 
@@ -323,7 +342,7 @@ def _print_banner(port: int, env: dict[str, str], processor: str) -> None:
         f"""
 orderflow is running
   API          {base}/orders
-  AWS (moto)   {env["AWS_ENDPOINT_URL"]}
+  AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
 
