@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     emails.add_argument(
         "--endpoint",
         default=os.environ.get(
-            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5050")
+            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5051")
         ),
     )
     return parser

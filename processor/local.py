@@ -78,11 +78,12 @@ def spawn_moto(port: int = 0) -> MotoProcess:
 
 
 def start_emulators(port: int = 0) -> tuple[MotoProcess, MotoProcess]:
-    """moto for SQS and SNS on `port`, and a second one for SES (`AWS_ENDPOINT_URL_SES`).
+    """moto for SQS and SNS on `port`, and a second one for SES (`AWS_ENDPOINT_URL_SES`) on
+    the next port (both free ones for port 0).
 
     SES takes five of an order's seven calls; in one process moto's GIL serialises them with
     the queue's, in two they run side by side. Started together, so start-up costs one wait."""
-    sqs_sns, ses = spawn_moto(port), spawn_moto(0)
+    sqs_sns, ses = spawn_moto(port), spawn_moto(port + 1 if port else 0)
     try:
         return sqs_sns.wait_ready(), ses.wait_ready()
     except BaseException:
