@@ -14,13 +14,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from processor import outbox
 from processor.aws import client
 from processor.config import settings
 from processor.consumer import BatchOutcome, QueueMessage, handle_batch
 from processor.stopping import StopSignals
+
+if TYPE_CHECKING:  # loaded only in lambda delivery: it imports the Chalice app
+    from processor.event_source import LambdaDelivery
 
 log = logging.getLogger(__name__)
 DELIVERIES = ("worker", "lambda")
@@ -62,7 +65,7 @@ class Worker:
         queue_url = settings().queue_url
         if not queue_url:
             raise RuntimeError("ORDER_QUEUE_URL is not set")
-        lambda_delivery = None
+        lambda_delivery: LambdaDelivery | None = None
         if self.options.delivery == "lambda":
             from processor.event_source import LambdaDelivery
 
@@ -96,7 +99,7 @@ class Worker:
             thread.join()
         log.info("worker stopped after %d messages", self.processed)
 
-    def _consume(self, queue_url: str, lambda_delivery: Any) -> None:
+    def _consume(self, queue_url: str, lambda_delivery: LambdaDelivery | None) -> None:
         sqs = client("sqs")
         batch_size = lambda_delivery.batch_size if lambda_delivery else 10
         while not self.stop.is_set():
