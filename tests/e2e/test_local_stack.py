@@ -292,21 +292,60 @@ def test_two_sigterms_under_load_finish_or_release_every_message_in_flight(
     for _ in range(16):
         assert _request(port, "POST", "/orders", ORDER)[0] == 201
 
-    def statuses() -> list[str]:
-        with db.cursor() as cur:
-            cur.execute("SELECT status FROM orders")
-            return [row[0] for row in cur.fetchall()]
-
-    def busy() -> bool:
-        found = set(statuses())
-        return "COMPLETED" in found and found != {"COMPLETED"}
-
-    wait_until(busy, timeout=30, what="some orders done and others still waiting or in flight")
+    wait_until(lambda: _busy(db), timeout=30, what="some orders done, others waiting or in flight")
     assert stack.signal_twice(signal.SIGTERM) < STOP_SECONDS, stack.output
 
     # Every order either finished or was never started: nothing was cut off mid-way.
-    assert set(statuses()) <= {"COMPLETED", "PENDING"}, stack.output
+    assert set(_statuses(db)) <= {"COMPLETED", "PENDING"}, stack.output
     assert "stopped in" in stack.output
+
+
+def test_two_sigints_under_load_stop_make_services_and_its_processor(
+    tmp_path, stacks, db, database_url, monkeypatch
+):
+    from db.connection import reset_dsn
+    from processor import services
+    from processor.aws import reset_clients
+    from processor.config import settings
+    from tests.helpers import order_request
+
+    port = _free_port()
+    stack = _make(
+        "services", tmp_path / "local", port, DATABASE_URL=database_url, PAYMENT_LATENCY_MS="150"
+    )
+    stacks.append(stack)
+    _, script = _block(stack.wait_ready(), "Serve the API with chalice local")
+    exports = [line.removeprefix("export ") for line in script.splitlines() if "export " in line]
+    try:
+        # No API here (that is chalice local's job): this process creates the orders, pointed
+        # at the services by the printed exports.
+        for key, value in (line.split("=", 1) for line in exports):
+            monkeypatch.setenv(key, value.strip("'"))
+        settings.cache_clear()
+        reset_clients()
+        reset_dsn()
+        for n in range(16):
+            services.create_order(order_request(f"customer{n}@example.com"))
+        wait_until(lambda: _busy(db), timeout=30, what="the processor to be part-way through")
+        assert stack.signal_twice(signal.SIGINT) < STOP_SECONDS, stack.output
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
+        reset_clients()
+        reset_dsn()
+    assert set(_statuses(db)) <= {"COMPLETED", "PENDING"}, stack.output
+
+
+def _statuses(db: Any) -> list[str]:
+    with db.cursor() as cur:
+        cur.execute("SELECT status FROM orders")
+        return [row[0] for row in cur.fetchall()]
+
+
+def _busy(db: Any) -> bool:
+    """Some orders completed and some not: the processor is mid-way through the work."""
+    found = set(_statuses(db))
+    return "COMPLETED" in found and found != {"COMPLETED"}
 
 
 def test_after_a_sigkill_a_restart_works_and_its_stop_is_clean(tmp_path, stacks):
