@@ -4,22 +4,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+# The local processor: lambda (the Chalice SQS handler, as in the cloud), worker (Fargate-style)
+# or none (no consumer, no outbox sweeper), e.g. `make services PROCESSOR=none`.
+PROCESSOR ?= lambda
 
 .PHONY: venv run services test lint package bench clean chaos openapi capacity spectral browser
 
-$(STAMP): requirements.txt chalice_app/requirements.txt
+# The repository itself is installed editable (db, processor), so `chalice local` and any other
+# tool run from the venv import them without PYTHONPATH; pyproject.toml changes reinstall it.
+$(STAMP): requirements.txt chalice_app/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 run: $(STAMP)  ## the whole system on http://127.0.0.1:$(PORT)
-	$(PY) -m processor local --port $(PORT)
+	$(PY) -m processor local --port $(PORT) --processor $(PROCESSOR)
 
-services: $(STAMP)  ## only PostgreSQL + moto, for `cd chalice_app && chalice local`
-	$(PY) -m processor local --services-only
+services: $(STAMP)  ## everything but the API, for `cd chalice_app && chalice local`
+	$(PY) -m processor local --services-only --port $(PORT) --processor $(PROCESSOR)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -12,10 +12,7 @@ import io
 import logging
 import os
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,9 +101,16 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
             server_uri = server.get_uri()
         url = ensure_database(server_uri, DATABASE, recreate=True)
         migrate(url)
-        endpoint = _start_moto(stack)
+        endpoint, ses_endpoint = _start_moto(stack)
         env = BenchEnv(url, endpoint, _stack=stack)
-        stack.enter_context(configured(DATABASE_URL=url, AWS_ENDPOINT_URL=endpoint, **AWS_ENV))
+        stack.enter_context(
+            configured(
+                DATABASE_URL=url,
+                AWS_ENDPOINT_URL=endpoint,
+                AWS_ENDPOINT_URL_SES=ses_endpoint,
+                **AWS_ENV,
+            )
+        )
         env.resources = create_aws_resources(AWS_ENV["SENDER_EMAIL"])
         return env
     except BaseException:
@@ -114,33 +118,14 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
         raise
 
 
-def _start_moto(stack: contextlib.ExitStack) -> str:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stack.callback(_stop_process, process)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2):
-                return endpoint
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.1)
+def _start_moto(stack: contextlib.ExitStack) -> tuple[str, str]:
+    """The emulators `make run` uses (processor.emulator): SQS/SNS and SES, own processes."""
+    from processor.local import start_emulators
 
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    emulators = start_emulators()
+    for emulator in emulators:
+        stack.callback(emulator.stop)
+    return emulators[0].endpoint, emulators[1].endpoint
 
 
 def _refresh() -> None:

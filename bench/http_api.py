@@ -216,7 +216,7 @@ def _end_to_end(env: BenchEnv, orders: int, url: str, body: str) -> Section:
         )
         latencies = [float(row[0]) for row in cur.fetchall()]
 
-    worker_ops = ("SendEmail", "Publish", "ReceiveMessage", "DeleteMessageBatch")
+    worker_ops = ("SendEmail", "PublishBatch", "ReceiveMessage", "DeleteMessageBatch")
     worker_aws = sum(aws[op] for op in worker_ops)
     worker_busy = sum(busy) + aws["ReceiveMessage"] + aws["DeleteMessageBatch"]
     result.figures.append(

@@ -213,3 +213,42 @@ def time_aws_calls() -> Iterator[Counter[str]]:
 
     with mock.patch.object(BaseClient, "_make_api_call", timed):
         yield result
+
+
+@dataclass
+class AwsCalls:
+    """AWS API calls made inside a block, over all threads: how many, and seconds inside."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
+    empty_receives: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@contextlib.contextmanager
+def record_aws_calls() -> Iterator[AwsCalls]:
+    """Count every botocore API call (each is a billed AWS request) and time the ones doing
+    work; a receive that returns nothing is long-poll waiting, counted but not timed."""
+    from botocore.client import BaseClient
+
+    calls = AwsCalls()
+    lock = threading.Lock()
+    original = BaseClient._make_api_call
+
+    def recorded(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        response = original(self, operation, params)
+        spent = time.perf_counter() - started
+        with lock:
+            calls.counts[operation] += 1
+            if operation == "ReceiveMessage" and not response.get("Messages"):
+                calls.empty_receives += 1
+            else:
+                calls.seconds[operation] += spent
+        return response
+
+    with mock.patch.object(BaseClient, "_make_api_call", recorded):
+        yield calls

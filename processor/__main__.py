@@ -13,6 +13,7 @@ from uuid import UUID
 
 from processor.config import settings
 from processor.observability import configure_logging
+from processor.worker import DELIVERIES, MAX_WAIT_SECONDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,13 +24,35 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "4"))
     )
-    worker.add_argument("--wait-seconds", type=int, default=20)
+    worker.add_argument(
+        "--wait-seconds",
+        type=int,
+        default=MAX_WAIT_SECONDS,
+        help=f"long poll, 0-{MAX_WAIT_SECONDS} s (a stop waits for the poll in progress)",
+    )
     worker.add_argument("--visibility-timeout", type=int, default=60)
     worker.add_argument("--sweep-interval", type=float, default=30.0)
+    worker.add_argument(
+        "--delivery",
+        choices=DELIVERIES,
+        default="worker",
+        help="worker: process batches here (Fargate); lambda: through the Chalice SQS handler",
+    )
 
     local = commands.add_parser("local", help="run the whole system locally")
     local.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    local.add_argument("--services-only", action="store_true")
+    local.add_argument(
+        "--services-only",
+        action="store_true",
+        help="no API server: serve it with `chalice local` (the processor still runs)",
+    )
+    local.add_argument(
+        "--processor",
+        choices=(*DELIVERIES, "none"),
+        default="lambda",
+        help="lambda (default, as the cloud's event source mapping), worker (as Fargate),"
+        " or none (no consumer and no outbox sweeper)",
+    )
 
     commands.add_parser("sweep", help="republish unsent outbox records once")
     _add_dlq_commands(commands.add_parser("dlq", help="inspect and redrive the DLQ"))
@@ -55,7 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
-        "--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5050")
+        "--endpoint",
+        default=os.environ.get(
+            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5051")
+        ),
     )
     return parser
 
@@ -75,19 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         from processor.worker import WorkerOptions, run_worker
 
-        run_worker(
+        return run_worker(
             WorkerOptions(
                 concurrency=args.concurrency,
                 wait_seconds=args.wait_seconds,
                 visibility_timeout=args.visibility_timeout,
                 sweep_interval=args.sweep_interval,
+                delivery=args.delivery,
             )
         )
-        return 0
     if args.command == "local":
         from processor.local import run
 
-        return run(args.port, args.services_only)
+        return run(args.port, args.services_only, args.processor)
     if args.command == "sweep":
         from processor.admin import emit
         from processor.outbox import sweep

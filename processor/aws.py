@@ -28,6 +28,10 @@ def client(service: str) -> Any:
                         connect_timeout=2,
                         read_timeout=25,
                         retries={"max_attempts": 2, "mode": "standard"},
+                        # One client serves every thread of a process (the local system: API
+                        # handler threads plus consumers); beyond the pool each call opens and
+                        # drops a connection of its own (urllib3 discards the extra ones).
+                        max_pool_connections=64,
                     ),
                 )
                 _clients[service] = found

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
+from processor.domain import Status
+
 
 def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
@@ -14,6 +16,18 @@ def _float(name: str, default: float) -> float:
 
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def _statuses(name: str) -> frozenset[str]:
+    """A comma-separated status list; unset means every status, empty or `none` none."""
+    text = os.environ.get(name)
+    if text is None:
+        return frozenset(s.value for s in Status)
+    chosen = {part.strip().upper() for part in text.split(",")} - {"", "NONE"}
+    unknown = chosen - {s.value for s in Status}
+    if unknown:
+        raise ValueError(f"{name}: unknown status(es) {', '.join(sorted(unknown))}")
+    return frozenset(chosen)
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,7 @@ class Settings:
     outbox_grace_seconds: float
     order_message_confirm_seconds: float
     retry_visibility_base_seconds: int
+    customer_email_statuses: frozenset[str]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -65,6 +80,8 @@ class Settings:
             outbox_grace_seconds=_float("OUTBOX_GRACE_SECONDS", 10.0),
             order_message_confirm_seconds=_float("ORDER_MESSAGE_CONFIRM_SECONDS", 120.0),
             retry_visibility_base_seconds=_int("RETRY_VISIBILITY_BASE_SECONDS", 2),
+            # SES bills per email: which saved statuses email the customer (SNS gets them all).
+            customer_email_statuses=_statuses("CUSTOMER_EMAIL_STATUSES"),
         )
 
 

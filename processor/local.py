@@ -1,17 +1,22 @@
-"""The whole system on a laptop: embedded PostgreSQL, a moto server for SQS/SNS/SES, the
-Chalice API on Chalice's local server, and the worker with its outbox sweeper.
+"""The whole system on a laptop: embedded PostgreSQL, moto servers for SQS/SNS and for SES, each
+in its own process, the Chalice API on Chalice's local server, and the processor (the Chalice
+SQS handler fed as the event source mapping would, or the Fargate-style worker) with its
+outbox sweeper.
 
-`python -m processor local` runs everything; `--services-only` starts just the backing
-services and prints the environment for `cd chalice_app && chalice local`.
+`python -m processor local` runs everything; `--services-only` leaves the API to
+`cd chalice_app && chalice local` and prints the commands for it. Any number of SIGINT/SIGTERM
+stops it all within 10 s (see processor.stopping), PostgreSQL included when it started it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import socket
+import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +25,71 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / ".local"
 REGION = "us-east-1"
+# Concurrent consumers (Lambda mode: concurrent handler invocations, as the mapping's maximum
+# concurrency). Each waits on moto and PostgreSQL most of the time, so eight keep a laptop busy.
+CONCURRENCY = 8
+
+
+@dataclass
+class MotoProcess:
+    """`python -m processor.emulator`: moto in its own process and session."""
+
+    process: subprocess.Popen[bytes]
+    endpoint: str
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def wait_ready(self, timeout: float = 30) -> MotoProcess:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2):  # noqa: S310 (our URL)
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the moto server {self.endpoint} did not start") from None
+                time.sleep(0.05)
+
+
+def spawn_moto(port: int = 0) -> MotoProcess:
+    """Start the emulator (port 0: a free one); `wait_ready()` returns once it answers.
+
+    Its own process, so the emulator does not share a GIL with the API and the processor; its
+    own session, so a Ctrl-C to the terminal's group does not stop it before the processor has
+    settled its in-flight messages. It exits by itself if this process dies (SIGKILL)."""
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+    process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
+        [sys.executable, "-m", "processor.emulator", str(port), str(os.getpid())],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return MotoProcess(process, f"http://127.0.0.1:{port}")
+
+
+def start_emulators(port: int = 0) -> tuple[MotoProcess, MotoProcess]:
+    """moto for SQS and SNS on `port`, and a second one for SES (`AWS_ENDPOINT_URL_SES`) on
+    the next port (both free ones for port 0).
+
+    SES takes five of an order's seven calls; in one process moto's GIL serialises them with
+    the queue's, in two they run side by side. Started together, so start-up costs one wait."""
+    sqs_sns, ses = spawn_moto(port), spawn_moto(port + 1 if port else 0)
+    try:
+        return sqs_sns.wait_ready(), ses.wait_ready()
+    except BaseException:
+        sqs_sns.stop()
+        ses.stop()
+        raise
 
 
 @dataclass
@@ -27,19 +97,20 @@ class LocalServices:
     """Backing services and the environment variables that point at them."""
 
     env: dict[str, str]
-    moto: Any
+    emulators: tuple[MotoProcess, ...]
     postgres: Any | None
 
     def stop(self) -> None:
-        self.moto.stop()
+        for emulator in self.emulators:  # all at once: the stop has 10 s in all
+            emulator.process.terminate()
+        for emulator in self.emulators:
+            emulator.stop()
         if self.postgres is not None:
             self.postgres.cleanup()
 
 
 def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalServices:
     """Start PostgreSQL (unless DATABASE_URL is set) and moto; create queues; migrate."""
-    from moto.server import ThreadedMotoServer
-
     from db.embedded import ensure_database, start_server
     from db.migrate import migrate
 
@@ -47,15 +118,20 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
     database_url = os.environ.get("DATABASE_URL")
     if not database_url:
         postgres = start_server(data_dir / "pgdata")
-        database_url = ensure_database(postgres.get_uri(), "orderflow")
-    migrate(database_url)
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
+    try:
+        if postgres is not None:
+            database_url = ensure_database(postgres.get_uri(), "orderflow")
+        assert database_url is not None
+        migrate(database_url)
+        moto, ses = start_emulators(moto_port)
+    except BaseException:
+        if postgres is not None:
+            postgres.cleanup()
+        raise
     env = {
         "DATABASE_URL": database_url,
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ENDPOINT_URL": moto.endpoint,
+        "AWS_ENDPOINT_URL_SES": ses.endpoint,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -65,7 +141,7 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
     os.environ.update(env)
     env.update(create_aws_resources(env["SENDER_EMAIL"]))
     os.environ.update(env)
-    return LocalServices(env=env, moto=moto, postgres=postgres)
+    return LocalServices(env=env, emulators=(moto, ses), postgres=postgres)
 
 
 def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
@@ -202,59 +278,95 @@ def start_api(host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler, server_cls=Server)
 
 
-def run(port: int, services_only: bool, worker_concurrency: int = 2) -> int:
-    from processor.worker import Worker, WorkerOptions
+def run(
+    port: int, services_only: bool, processor: str = "lambda", concurrency: int = CONCURRENCY
+) -> int:
+    """`make run` (`services_only=False`) and `make services`; returns the exit status.
+
+    Signals only set a flag (processor.stopping); this thread does the stopping: the API
+    first (no new orders), then the processor (in-flight messages finish, the rest are
+    released), then moto and PostgreSQL, all within 10 s. A signal during start-up stops as
+    soon as the services are up, so PostgreSQL is never left running."""
+    from processor.stopping import StopSignals
+    from processor.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
 
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-
-    services = start_services(
-        Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
-        moto_port=int(os.environ.get("MOTO_PORT", "5050")),
-    )
-    threads: list[threading.Thread] = []
-    api = worker = None
-    try:
-        if services_only:
-            print("Backing services are running. In another shell:\n")
-            print(_exports(services.env))
-            print("\ncd chalice_app && chalice local --port 8000\n")
-        else:
-            api = start_api("127.0.0.1", port)
-            threads.append(threading.Thread(target=api.serve_forever, name="api", daemon=True))
-            worker = Worker(
-                WorkerOptions(concurrency=worker_concurrency, wait_seconds=1, sweep_interval=5),
-                stop,
-            )
-            threads.append(threading.Thread(target=worker.run, name="worker"))
-            for thread in threads:
-                thread.start()
-            _print_banner(port, services.env)
-        sys.stdout.flush()
-        stop.wait()
-        print("\nstopping...", flush=True)
-    finally:
-        stop.set()
-        if api is not None:
-            api.shutdown()
-        for thread in threads:
-            thread.join(timeout=30)
-        services.stop()
-    print("stopped", flush=True)
+    with StopSignals() as signals:
+        services = start_services(
+            Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
+            moto_port=int(os.environ.get("MOTO_PORT", "5050")),
+        )
+        api = worker = runner = api_thread = None
+        try:
+            if not signals.requested:
+                if not services_only:
+                    api = start_api("127.0.0.1", port)
+                    api_thread = threading.Thread(target=api.serve_forever, name="api", daemon=True)
+                    api_thread.start()
+                if processor != "none":
+                    options = WorkerOptions(
+                        concurrency=concurrency,
+                        wait_seconds=1,
+                        sweep_interval=5,
+                        delivery=processor,
+                    )
+                    worker = Worker(options)
+                    runner = threading.Thread(target=worker.run, name="processor", daemon=True)
+                    runner.start()
+                if services_only:
+                    _print_services_banner(port, services.env, processor)
+                else:
+                    _print_banner(port, services.env, processor)
+                signals.wait()
+            print(f"\nstopping (signal {signals.signum})...", flush=True)
+        finally:
+            started = time.monotonic()
+            if api is not None and api_thread is not None:
+                api.shutdown()
+                api_thread.join(2)
+            if worker is not None and runner is not None:
+                stop_within(worker, runner, STOP_SECONDS - 3)
+            services.stop()
+    print(f"stopped in {time.monotonic() - started:.1f} s", flush=True)
     return 0
 
 
-def _print_banner(port: int, env: dict[str, str]) -> None:
+def _processor_line(processor: str) -> str:
+    return {
+        "lambda": "Chalice process_orders handler, fed as the SQS event source mapping does",
+        "worker": "the Fargate-style worker (python -m processor worker)",
+        "none": "not running (--processor none): orders stay PENDING",
+    }[processor]
+
+
+def _print_services_banner(port: int, env: dict[str, str], processor: str) -> None:
+    print(
+        f"""
+orderflow services are running (the API is yours to serve)
+  AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
+  PostgreSQL   {env["DATABASE_URL"]}
+  Processor    {_processor_line(processor)}
+
+Serve the API with chalice local: in another shell, from {REPO}, run
+  . {_venv()}/bin/activate
+{_exports(env, indent="  ")}
+  cd chalice_app && chalice local --port {port}
+
+Ready. Ctrl-C stops everything.""",
+        flush=True,
+    )
+
+
+def _print_banner(port: int, env: dict[str, str], processor: str) -> None:
     base = f"http://127.0.0.1:{port}"
     print(
         f"""
 orderflow is running
   API          {base}/orders  (reference: {base}/docs)
-  AWS (moto)   {env["AWS_ENDPOINT_URL"]}  (sent emails: python -m processor admin emails)
+  AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
   PostgreSQL   {env["DATABASE_URL"]}
+  Processor    {_processor_line(processor)}
 
 Try:
   curl -s -X POST {base}/orders -H 'Content-Type: application/json' \\
@@ -262,13 +374,20 @@ Try:
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 
-Admin CLI against this stack, in another shell:
+Admin CLI against this stack: in another shell, from {REPO}, run
 {_exports(env, indent="  ")}
-  .venv/bin/python -m processor admin order <order_id>
+  {_venv()}/bin/python -m processor admin order <order_id>
+  {_venv()}/bin/python -m processor admin emails
 
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
+
+
+def _venv() -> Path:
+    """This interpreter's venv, relative to the repository when inside it (`.venv`)."""
+    venv = Path(sys.prefix)
+    return venv.relative_to(REPO) if venv.is_relative_to(REPO) else venv
 
 
 def _exports(env: dict[str, str], indent: str = "") -> str:

@@ -1,8 +1,10 @@
-"""Customer email (SES) and operator events (SNS) for a saved status change."""
+"""Customer email (SES) and operator events (SNS, batched) for saved status changes."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from processor.aws import client
@@ -39,29 +41,71 @@ def render_email(order: dict[str, Any], status: str, reason: str | None) -> tupl
     return f"{_SUBJECTS.get(status, 'Order update')} ({short_id})", "\n".join(lines)
 
 
-def notify(settings: Settings, order: dict[str, Any], status: str, reason: str | None) -> None:
-    """Publish the operator event, then email the customer.
+@dataclass(frozen=True)
+class Note:
+    """One saved status change to announce: its outbox record id and the order's view."""
+
+    record_id: int
+    order: dict[str, Any]
+    status: str
+    reason: str | None
+
+
+def notify_batch(settings: Settings, notes: list[Note]) -> Iterator[tuple[int, str | None]]:
+    """Publish up to ten operator events in one SNS call, then email each customer whose
+    status is in CUSTOMER_EMAIL_STATUSES; yields (record id, error or None).
 
     One outbox record covers both and a failure resends both, so the side that may repeat goes
     first: an SNS error must not make the customer get the same email again (an SES error
-    repeats an event, which subscribers can drop by order_id and status).
+    repeats an event, which subscribers can drop by order_id and status). A record whose event
+    SNS refused gets no email this round.
     """
-    subject, text = render_email(order, status, reason)
-    if settings.topic_arn:
-        event = {
-            "order_id": str(order["order_id"]),
-            "status": status,
-            "reason": reason,
-            "total_amount": str(order["total_amount"]),
-        }
-        client("sns").publish(
-            TopicArn=settings.topic_arn,
-            Subject=subject[:100],
-            Message=json.dumps(event),
-            MessageAttributes={"status": {"DataType": "String", "StringValue": status}},
-        )
-    client("ses").send_email(
-        Source=settings.sender_email,
-        Destination={"ToAddresses": [order["customer_email"]]},
-        Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}},
-    )
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if len(notes) > 10:
+        raise ValueError("SNS publishes at most 10 entries per batch")
+    published = {note.record_id for note in notes}
+    if settings.topic_arn and notes:
+        entries = [_event_entry(note) for note in notes]
+        try:
+            response = client("sns").publish_batch(
+                TopicArn=settings.topic_arn, PublishBatchRequestEntries=entries
+            )
+        except (BotoCoreError, ClientError) as error:
+            for note in notes:
+                yield note.record_id, f"notify: {error}"
+            return
+        published = {int(ok["Id"]) for ok in response.get("Successful", [])}
+        for bad in response.get("Failed", []):
+            yield int(bad["Id"]), f"notify: sns {bad.get('Code')} {bad.get('Message')}"
+    for note in notes:
+        if note.record_id not in published:
+            continue
+        if note.status in settings.customer_email_statuses:
+            subject, text = render_email(note.order, note.status, note.reason)
+            try:
+                client("ses").send_email(
+                    Source=settings.sender_email,
+                    Destination={"ToAddresses": [note.order["customer_email"]]},
+                    Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}},
+                )
+            except (BotoCoreError, ClientError) as error:
+                yield note.record_id, f"notify: {error}"
+                continue
+        yield note.record_id, None
+
+
+def _event_entry(note: Note) -> dict[str, Any]:
+    subject, _ = render_email(note.order, note.status, note.reason)
+    event = {
+        "order_id": str(note.order["order_id"]),
+        "status": note.status,
+        "reason": note.reason,
+        "total_amount": str(note.order["total_amount"]),
+    }
+    return {
+        "Id": str(note.record_id),
+        "Subject": subject[:100],
+        "Message": json.dumps(event),
+        "MessageAttributes": {"status": {"DataType": "String", "StringValue": note.status}},
+    }

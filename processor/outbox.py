@@ -19,7 +19,7 @@ from db.uow import UnitOfWork
 from processor.aws import client
 from processor.config import Settings, settings
 from processor.jsonutil import dumps
-from processor.notifications import notify
+from processor.notifications import Note, notify_batch
 from processor.observability import emit_metric
 from processor.views import order_view
 
@@ -143,20 +143,16 @@ def _send_notifications(
 ) -> Iterator[tuple[int, str | None]]:
     if not records:
         return
-    from botocore.exceptions import BotoCoreError, ClientError
-
     order_ids = list({r.order_id for r in records})
     items = uow.orders.items_for(order_ids)
     orders = {order_id: uow.orders.get(order_id) for order_id in order_ids}  # once per order
+    notes = []
     for record in records:
         order = orders[record.order_id]
         if order is None:
             yield record.id, "order no longer exists"
             continue
         view = order_view(order, items[record.order_id])
-        try:
-            notify(config, view, record.status, record.payload.get("reason"))
-        except (BotoCoreError, ClientError) as error:
-            yield record.id, f"notify: {error}"
-            continue
-        yield record.id, None
+        notes.append(Note(record.id, view, record.status, record.payload.get("reason")))
+    for start in range(0, len(notes), 10):  # one SNS call per ten status changes
+        yield from notify_batch(config, notes[start : start + 10])

@@ -187,8 +187,11 @@ class CreatedOrder(_OrderFields):
 
 class StatusChange(BaseModel):
     status: Status
-    changed_at: datetime
-    reason: str | None = None
+    message: str = Field(
+        description="What the step means; a decline or cancel adds its reason after a colon.",
+        examples=["Payment processed successfully", "Payment declined: card_declined"],
+    )
+    created_at: datetime
 
 
 class OrderDetail(OrderOut):

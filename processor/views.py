@@ -30,8 +30,31 @@ def order_view(order: OrderRow, items: list[ItemRow]) -> dict[str, Any]:
     }
 
 
+# What each saved step means to the customer, in the seed contract's words. Declines and
+# cancels carry their stored reason after the colon, so the history alone explains the outcome.
+HISTORY_MESSAGES = {
+    "PENDING": "Order created",
+    "PROCESSING": "Order is being processed",
+    "PAYMENT_CONFIRMED": "Payment processed successfully",
+    "PAYMENT_FAILED": "Payment declined",
+    "FULFILLED": "Order has been fulfilled",
+    "COMPLETED": "Order completed",
+    "CANCELLED": "Order cancelled",
+}
+
+
+def history_message(status: str, reason: str | None) -> str:
+    message = HISTORY_MESSAGES.get(status, f"Order is {status}")
+    return f"{message}: {reason}" if reason else message
+
+
 def history_view(history: list[HistoryRow]) -> list[dict[str, Any]]:
+    """The seed's entry shape: `{"status", "message", "created_at"}` (newest first)."""
     return [
-        {"status": row.status, "changed_at": row.changed_at, "reason": row.reason}
+        {
+            "status": row.status,
+            "message": history_message(row.status, row.reason),
+            "created_at": row.changed_at,
+        }
         for row in history
     ]

@@ -1,33 +1,52 @@
 """Long-running SQS consumer for ECS Fargate and the local system.
 
-It calls the same `consumer.handle_batch` as the Lambda handler. Extras a long-lived process
-needs: several consumer threads, long polling, a heartbeat that extends the visibility of
-in-flight messages, an outbox sweeper loop, and a graceful stop on SIGTERM/SIGINT (in-flight
-messages finish, received-but-unstarted ones are released at once).
+Two deliveries, one processing path. `worker` (Fargate) calls `consumer.handle_batch` itself:
+several consumer threads, long polling, a heartbeat that extends the visibility of in-flight
+messages. `lambda` (the local default, as in the cloud) hands each batch to the Chalice
+`process_orders` handler the way the SQS event source mapping does (`processor.event_source`).
+Both run the outbox sweeper loop and stop gracefully on SIGTERM/SIGINT: in-flight messages
+finish, received-but-unstarted ones are released at once, within STOP_SECONDS.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from processor import outbox
 from processor.aws import client
 from processor.config import settings
 from processor.consumer import BatchOutcome, QueueMessage, handle_batch
+from processor.stopping import StopSignals
+
+if TYPE_CHECKING:  # loaded only in lambda delivery: it imports the Chalice app
+    from processor.event_source import LambdaDelivery
 
 log = logging.getLogger(__name__)
+DELIVERIES = ("worker", "lambda")
+# A stop must end within 10 s (ECS waits 30 s before SIGKILL; a developer's patience less).
+# A consumer blocked in a long poll only notices it when the poll returns, hence the limit on
+# `wait_seconds`; what is still running after STOP_SECONDS is abandoned (and redelivered).
+STOP_SECONDS = 9.0
+MAX_WAIT_SECONDS = 5
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
     concurrency: int = 4
-    wait_seconds: int = 20
+    wait_seconds: int = MAX_WAIT_SECONDS
     visibility_timeout: int = 60
     sweep_interval: float = 30.0
+    delivery: str = "worker"
+
+    def __post_init__(self) -> None:
+        if self.delivery not in DELIVERIES:
+            raise ValueError(f"delivery must be one of {DELIVERIES}, not {self.delivery!r}")
+        if not 0 <= self.wait_seconds <= MAX_WAIT_SECONDS:
+            raise ValueError(f"wait_seconds must be 0-{MAX_WAIT_SECONDS} (stops take one poll)")
 
 
 class Worker:
@@ -39,49 +58,75 @@ class Worker:
         self.processed = 0
 
     def run(self) -> None:
+        """Consume until `stop` is set; returns once every thread has finished.
+
+        The threads are daemons so that a process whose stop outlasts STOP_SECONDS can still
+        exit (see `run_worker`)."""
         queue_url = settings().queue_url
         if not queue_url:
             raise RuntimeError("ORDER_QUEUE_URL is not set")
+        lambda_delivery: LambdaDelivery | None = None
+        if self.options.delivery == "lambda":
+            from processor.event_source import LambdaDelivery
+
+            lambda_delivery = LambdaDelivery(queue_url, client("sqs").meta.region_name)
         threads = [
-            threading.Thread(target=self._consume, args=(queue_url,), name=f"consumer-{n}")
+            threading.Thread(
+                target=self._consume,
+                args=(queue_url, lambda_delivery),
+                name=f"consumer-{n}",
+                daemon=True,
+            )
             for n in range(self.options.concurrency)
         ]
-        threads.append(threading.Thread(target=self._heartbeat, args=(queue_url,), name="beat"))
+        if lambda_delivery is None:  # the event source mapping never extends visibility
+            threads.append(
+                threading.Thread(
+                    target=self._heartbeat, args=(queue_url,), name="beat", daemon=True
+                )
+            )
         if self.options.sweep_interval > 0:
-            threads.append(threading.Thread(target=self._sweep, name="sweeper"))
+            threads.append(threading.Thread(target=self._sweep, name="sweeper", daemon=True))
         for thread in threads:
             thread.start()
-        log.info("worker started: %d consumers on %s", self.options.concurrency, queue_url)
+        log.info(
+            "worker started: %d %s consumers on %s",
+            self.options.concurrency,
+            self.options.delivery,
+            queue_url,
+        )
         for thread in threads:
             thread.join()
         log.info("worker stopped after %d messages", self.processed)
 
-    def install_signal_handlers(self) -> None:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: self.stop.set())
-
-    def _consume(self, queue_url: str) -> None:
+    def _consume(self, queue_url: str, lambda_delivery: LambdaDelivery | None) -> None:
         sqs = client("sqs")
+        batch_size = lambda_delivery.batch_size if lambda_delivery else 10
         while not self.stop.is_set():
             try:
                 response = sqs.receive_message(
                     QueueUrl=queue_url,
-                    MaxNumberOfMessages=10,
+                    MaxNumberOfMessages=batch_size,
                     WaitTimeSeconds=self.options.wait_seconds,
                     VisibilityTimeout=self.options.visibility_timeout,
-                    AttributeNames=["ApproximateReceiveCount"],
+                    AttributeNames=["All"] if lambda_delivery else ["ApproximateReceiveCount"],
+                    MessageAttributeNames=["All"],
                 )
             except Exception:
                 log.warning("receive failed; retrying", exc_info=True)
                 self.stop.wait(1.0)
                 continue
-            messages = [QueueMessage.from_sqs(m) for m in response.get("Messages", [])]
-            if not messages:
+            raw = response.get("Messages", [])
+            if not raw:
                 continue
+            messages = [QueueMessage.from_sqs(m) for m in raw]
             with self._lock:
                 self._in_flight.update({m.message_id: m.receipt_handle for m in messages})
             try:
-                outcome = handle_batch(messages, should_stop=self.stop.is_set)
+                if lambda_delivery is not None:
+                    outcome = lambda_delivery.deliver(raw, stopping=self.stop.is_set())
+                else:
+                    outcome = handle_batch(messages, should_stop=self.stop.is_set)
                 self._settle(queue_url, outcome)
                 self.processed += len(outcome.done)
             finally:
@@ -121,6 +166,8 @@ class Worker:
 
     def _release(self, queue_url: str, messages: list[QueueMessage]) -> None:
         """Make unstarted messages visible again now instead of after the visibility timeout."""
+        if messages:
+            log.info("released %d unstarted message(s)", len(messages))
         for start in range(0, len(messages), 10):
             chunk = messages[start : start + 10]
             client("sqs").change_message_visibility_batch(
@@ -163,9 +210,39 @@ class Worker:
                 log.warning("outbox sweep failed", exc_info=True)
 
 
-def run_worker(options: WorkerOptions) -> None:
+def run_worker(options: WorkerOptions) -> int:
+    """`python -m processor worker`: run until SIGTERM/SIGINT (any number of them), then stop
+    within STOP_SECONDS. Returns the exit status (1 if the worker failed on its own)."""
     worker = Worker(options)
-    worker.install_signal_handlers()
+    failures: list[BaseException] = []
     started = time.monotonic()
-    worker.run()
+    with StopSignals() as signals:
+        runner = threading.Thread(
+            target=_run_and_wake, args=(worker, signals, failures), name="worker", daemon=True
+        )
+        runner.start()
+        signals.wait()
+        if signals.requested:
+            log.info("signal %s: stopping", signals.signum)
+        stop_within(worker, runner, STOP_SECONDS)
     log.info("ran for %.1f s", time.monotonic() - started)
+    return 1 if failures else 0
+
+
+def stop_within(worker: Worker, runner: threading.Thread, seconds: float) -> None:
+    """Stop the worker from this (main) thread and wait for it, but never longer than
+    `seconds`: a consumer still busy then is abandoned and SQS redelivers its messages."""
+    worker.stop.set()
+    runner.join(seconds)
+    if runner.is_alive():
+        log.warning("worker still busy after %.0f s; its messages will be redelivered", seconds)
+
+
+def _run_and_wake(worker: Worker, signals: StopSignals, failures: list[BaseException]) -> None:
+    try:
+        worker.run()
+    except BaseException as error:
+        log.exception("worker failed")
+        failures.append(error)
+    finally:
+        signals.wake()

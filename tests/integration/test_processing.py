@@ -63,7 +63,14 @@ def test_an_order_goes_through_every_status_once_with_one_email_and_event_each(
     status, order = api.get(f"/orders/{order_id}")
     assert status == 200
     assert order["status"] == "COMPLETED"
-    assert [h["status"] for h in order["status_history"]] == list(reversed(LIFECYCLE))
+    assert [(h["status"], h["message"]) for h in order["status_history"]] == [
+        ("COMPLETED", "Order completed"),
+        ("FULFILLED", "Order has been fulfilled"),
+        ("PAYMENT_CONFIRMED", "Payment processed successfully"),
+        ("PROCESSING", "Order is being processed"),
+        ("PENDING", "Order created"),
+    ]
+    assert all(set(h) == {"status", "message", "created_at"} for h in order["status_history"])
     reference = provider.simulator.charges[_key(order_id)].reference
     assert reference
     assert payments_of(system["db"], order_id) == [
@@ -106,6 +113,8 @@ def test_a_declined_payment_is_final_and_the_provider_is_called_once(system, pro
         str(order_id),
     )
     assert reason == 1
+    history = services.get_order(order_id)["status_history"]
+    assert history[0]["message"] == "Payment declined: card_declined"
     assert payments_of(system["db"], order_id) == [
         ("DECLINED", Decimal("125.97"), None, "card_declined", 1)
     ]
@@ -229,3 +238,40 @@ def test_poison_messages_are_dead_lettered_at_once_while_the_batch_goes_on(syste
     assert all(letter.receive_count == 1 for letter in letters.values())  # first receive there
     assert "not an order message" in letters[bodies["malformed"]].reason
     assert "does not exist" in letters[bodies["unknown order"]].reason
+
+
+# --- Notification cost ------------------------------------------------------------------------
+
+
+def test_customer_emails_follow_customer_email_statuses_while_events_cover_every_status(
+    system, provider, configure
+):
+    configure(CUSTOMER_EMAIL_STATUSES="pending, COMPLETED")
+    tap = subscribe_tap(system["NOTIFICATION_TOPIC_ARN"], "tap-every-status")
+    order_id = _create()
+
+    assert services.process_order(order_id) == "COMPLETED"
+
+    assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == ["PENDING", "COMPLETED"]
+    assert sorted(status for status, _ in tapped_events(tap)) == sorted(LIFECYCLE)
+    assert count(system["db"], "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+def test_an_orders_status_events_leave_in_one_sns_call_before_its_emails(system, provider):
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    hooks = [(client("sns"), "before-call.sns"), (client("ses"), "before-call.ses")]
+    for aws_client, event in hooks:
+        aws_client.meta.events.register(event, record)
+    try:
+        order_id = _create()
+        assert services.process_order(order_id) == "COMPLETED"
+    finally:
+        for aws_client, event in hooks:
+            aws_client.meta.events.unregister(event, record)
+
+    assert calls == ["PublishBatch"] + ["SendEmail"] * len(LIFECYCLE)
+    assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == list(LIFECYCLE)

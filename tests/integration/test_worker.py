@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,24 +151,38 @@ def test_a_failed_acknowledgement_does_not_stop_the_consumer(system):
     assert status_of(system["db"], first) == "COMPLETED"
 
 
-def test_sigterm_stops_the_worker_process_cleanly_without_losing_a_message(system):
-    orders = _create(*(f"customer{n}@example.com" for n in range(4)))
-    env = {**os.environ, "PAYMENT_LATENCY_MS": "1000", "METRICS_DISABLED": "1"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "processor",
-            "worker",
-            "--concurrency=1",
-            "--wait-seconds=1",
-            "--sweep-interval=0",
-        ],
+def _worker_process(*args: str, **env: str) -> subprocess.Popen[str]:
+    """`python -m processor worker` in its own process group, as a terminal or ECS runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "processor", "worker", *args],
         cwd=REPO,
-        env=env,
+        env={**os.environ, "METRICS_DISABLED": "1", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
+    )
+
+
+def _signal_twice_and_wait(process: subprocess.Popen[str], signum: int) -> tuple[float, str]:
+    """Signal the whole group twice in a row (a Ctrl-C under `make`); seconds to exit."""
+    started = time.monotonic()
+    os.killpg(process.pid, signum)
+    os.killpg(process.pid, signum)
+    try:
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return time.monotonic() - started, output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_two_signals_under_load_stop_the_worker_without_losing_a_message(system, signum):
+    orders = _create(*(f"customer{n}@example.com" for n in range(4)))
+    process = _worker_process(
+        "--concurrency=1", "--wait-seconds=1", "--sweep-interval=0", PAYMENT_LATENCY_MS="1000"
     )
     try:
         # PROCESSING is committed just before the (one second) charge: the batch is mid-way.
@@ -176,14 +191,11 @@ def test_sigterm_stops_the_worker_process_cleanly_without_losing_a_message(syste
             timeout=20,
             what="the worker process to start charging",
         )
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        seconds, output = _signal_twice_and_wait(process, signum)
 
     assert process.returncode == 0, output
+    assert seconds < 10, output
     statuses = _statuses(system["db"])
     assert sorted(statuses.values()) == ["COMPLETED", "PENDING", "PENDING", "PENDING"], output
     assert queue_depth(system["ORDER_QUEUE_URL"]) == (3, 0)  # released, not left invisible
@@ -192,6 +204,22 @@ def test_sigterm_stops_the_worker_process_cleanly_without_losing_a_message(syste
         wait_until(lambda: _all_final(system["db"]), what="a new worker to finish the rest")
     assert set(_statuses(system["db"]).values()) == {"COMPLETED"}
     assert sorted(_statuses(system["db"])) == sorted(orders)
+
+
+def test_two_signals_stop_an_idle_worker_within_ten_seconds_with_its_default_long_poll(system):
+    process = _worker_process()
+    started = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # its consumers go into their long polls right after
+            started.append(line)
+            if "worker started" in line:
+                break
+    finally:
+        seconds, output = _signal_twice_and_wait(process, signal.SIGTERM)
+    assert process.returncode == 0, "".join(started) + output
+    assert seconds < 10, output
+    assert "worker stopped" in output
 
 
 def test_the_heartbeat_keeps_a_slow_message_from_a_second_consumer(system):
