@@ -48,7 +48,7 @@ from orderflow_infra.config import OrderflowConfig, load_config  # noqa: E402
 RATES = (1, 10, 100, 1000)
 # boto3 operation (as bench's stub counts it) -> the service that bills and limits it.
 SERVICE_OF = {"send_message": "sqs", "send_message_batch": "sqs", "publish": "sns",
-              "send_email": "ses"}
+              "publish_batch": "sns", "send_email": "ses"}
 DEFAULTS = OrderflowConfig(sender_email="orders@example.com")
 HEADROOM = 0.7  # size databases and quotas to stay below 70% of a limit
 
@@ -257,7 +257,7 @@ def per_million(order: PerOrder, cfg: OrderflowConfig) -> list[tuple[str, str, f
          million * compute * price("lambda_gb_second")),
         ("SQS", f"{_n(sqs)} requests (send; receive + delete per batch of "
          f"{cfg.sqs_batch_size})", million * sqs * price("sqs_request")),
-        ("SNS", f"{order.calls['sns']} publishes", million * order.calls["sns"]
+        ("SNS", f"{order.calls['sns']} publish requests", million * order.calls["sns"]
          * price("sns_publish")),
         ("SES", f"{order.calls['ses']} emails", million * order.calls["ses"]
          * price("ses_email")),
@@ -395,8 +395,8 @@ def render(order: PerOrder, stacks: list[StackFile]) -> str:
         f"{order.create_round_trips} database round trip, {order.calls['sqs']} SQS send.",
         f"- Processing: {order.process_s * 1000:.2f} ms of code and database, "
         f"{order.process_transactions} transactions, {order.process_round_trips} round trips, "
-        f"{order.calls['sns']} SNS publishes and {order.calls['ses']} SES emails (one per "
-        "saved status).",
+        f"{order.calls['sns']} SNS publish requests (PublishBatch) and {order.calls['ses']} SES "
+        "emails (one per saved status).",
         f"- Database time (raw-SQL floor of the same writes): {order.db_seconds * 1000:.2f} ms; "
         f"logs and metrics: {order.log_bytes:,} bytes.",
         "",

@@ -169,6 +169,11 @@ class StubClient:
         self.calls["send_message_batch"] += 1
         return {"Successful": [{"Id": entry["Id"]} for entry in kwargs["Entries"]], "Failed": []}
 
+    def publish_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls["publish_batch"] += 1
+        entries = kwargs["PublishBatchRequestEntries"]
+        return {"Successful": [{"Id": entry["Id"]} for entry in entries], "Failed": []}
+
     def __getattr__(self, name: str) -> Any:
         def call(**kwargs: Any) -> dict[str, Any]:
             self.calls[name] += 1
