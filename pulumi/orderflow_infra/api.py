@@ -80,10 +80,11 @@ class Api(pulumi.ComponentResource):
         self.functions, self.log_groups = {"api": function}, {"api": log_group}
         self._gateway(ctx, function, args)
         self.url = pulumi.Output.concat(self.stage.invoke_url, "/orders")
-        self.register_outputs({
-            "url": self.url, "rest_api_id": self.rest_api.id,
-            "api_key_id": self.api_key.id if self.api_key is not None else None,
-        })
+        outputs: dict[str, pulumi.Input[str]] = {"url": self.url,
+                                                 "rest_api_id": self.rest_api.id}
+        if self.api_key is not None:
+            outputs["api_key_id"] = self.api_key.id
+        self.register_outputs(outputs)
 
     def _gateway(self, ctx: Context, function: aws.lambda_.Function, args: AppArgs) -> None:
         cfg = ctx.cfg
