@@ -36,6 +36,7 @@ class AppArgs:
         """`depends_on` of whatever serves new code."""
         return [self.migration] if self.migration is not None else []
 
+
 def app_environment(ctx: Context, db: Database, msg: Messaging) -> dict[str, pulumi.Input[str]]:
     """Variables the app reads (DSN is built in-app from the secret; no password here)."""
     cfg = ctx.cfg
@@ -91,7 +92,7 @@ def processor_statements(cfg: OrderflowConfig, db: Database, msg: Messaging
     ]
 
 
-def data_statements(cfg: OrderflowConfig, handler: str, db: Database, msg: Messaging
+def _data_statements(cfg: OrderflowConfig, handler: str, db: Database, msg: Messaging
                     ) -> list[iam.Statement]:
     """Per-handler grants; the migration function only reads the database secret."""
     if handler == HANDLERS.process_orders:
@@ -113,7 +114,7 @@ def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: i
     cfg = ctx.cfg
     artifact, net = args.artifact, args.network
     env = app_environment(ctx, args.database, args.messaging)
-    statements = data_statements(cfg, handler, args.database, args.messaging)
+    statements = _data_statements(cfg, handler, args.database, args.messaging)
     name = ctx.name(key)
     # Created first so Lambda does not create it with infinite retention.
     log_group = aws.cloudwatch.LogGroup(
