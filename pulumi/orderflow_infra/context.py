@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,10 +14,15 @@ from orderflow_infra.config import OrderflowConfig
 
 @dataclass(frozen=True)
 class Context:
-    """Config plus the provider; an explicit provider makes `region` config the only source."""
+    """Config plus the provider; an explicit provider makes `region` config the only source.
+
+    `parent` is the component (a box of the architecture diagram) whose children are being
+    declared: every resource declared through `opts()` becomes its child.
+    """
 
     cfg: OrderflowConfig
     provider: aws.Provider
+    parent: pulumi.Resource | None = None
 
     @classmethod
     def create(cls, cfg: OrderflowConfig) -> Context:
@@ -30,6 +36,10 @@ class Context:
         )
         return cls(cfg=cfg, provider=provider)
 
+    def within(self, component: pulumi.ComponentResource) -> Context:
+        """The same context, declaring children of `component` (its `__init__` calls this)."""
+        return dataclasses.replace(self, parent=component)
+
     def name(self, suffix: str) -> str:
         """Physical name `<project>-<env>-<suffix>`."""
         return f"{self.cfg.prefix}-{suffix}"
@@ -40,17 +50,21 @@ class Context:
         ignore_changes: Sequence[str] = (),
         delete_before_replace: bool = False,
     ) -> pulumi.ResourceOptions:
-        """Resource options that pin the explicit provider.
+        """Resource options that pin the explicit provider, under the current component.
 
         `delete_before_replace` is for resources whose fixed physical name a replacement
         would otherwise reuse while the old one still exists.
         """
-        return pulumi.ResourceOptions(
+        return self.child_opts(pulumi.ResourceOptions(
             provider=self.provider,
             depends_on=list(depends_on),
             ignore_changes=list(ignore_changes) or None,
             delete_before_replace=delete_before_replace or None,
-        )
+        ))
+
+    def child_opts(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """`opts` with the current component as parent (for resources of other providers)."""
+        return opts.merge(pulumi.ResourceOptions(parent=self.parent))
 
     def invoke_opts(self) -> pulumi.InvokeOptions:
         """Invoke options for data sources, on the same provider and region."""

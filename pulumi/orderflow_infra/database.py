@@ -20,32 +20,6 @@ MASTER_USERNAME = "orderflow_admin"
 
 
 @dataclass(frozen=True)
-class Database:
-    """Connection facts the app needs; `host` is the proxy endpoint when the proxy is on."""
-
-    # The RDS instance, or with `db_engine: aurora-serverless` the cluster's writer instance.
-    instance: aws.rds.Instance | aws.rds.ClusterInstance
-    host: pulumi.Output[str]
-    port: int
-    secret_arn: pulumi.Output[str]
-    # Resources that must exist before the first connection (migrations wait on them).
-    ready: list[pulumi.Resource]
-    cluster: aws.rds.Cluster | None = None
-
-    @property
-    def metric_dimensions(self) -> dict[str, pulumi.Output[str]]:
-        """CloudWatch dimensions of the database's AWS/RDS metrics.
-
-        Aurora publishes CPU, connections and capacity per cluster (DBClusterIdentifier);
-        an RDS instance per instance (DBInstanceIdentifier).
-        """
-        if self.cluster is not None:
-            return {"DBClusterIdentifier": self.cluster.cluster_identifier}
-        assert isinstance(self.instance, aws.rds.Instance)
-        return {"DBInstanceIdentifier": self.instance.identifier}
-
-
-@dataclass(frozen=True)
 class _Server:
     """What either engine hands to the proxy and to Database."""
 
@@ -172,22 +146,69 @@ def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetG
                    ready=[cluster, *instances])
 
 
-def create_database(ctx: Context, net: Network) -> Database:
-    """The database (an RDS instance or an Aurora Serverless v2 cluster), optionally behind
-    an RDS Proxy."""
-    cfg = ctx.cfg
-    subnet_group = aws.rds.SubnetGroup("db-subnets", name=ctx.name("db"),
-                                       subnet_ids=net.subnet_ids, opts=ctx.opts())
-    if cfg.db_engine == "aurora-serverless":
-        server = _aurora_serverless(ctx, net, subnet_group)
-    else:
-        server = _rds_instance(ctx, net, subnet_group)
-    secret_arn = server.secret_arn
-    if not cfg.rds_proxy_enabled:
-        allow_postgres(ctx, "app-to-db", net.app_sg, net.db_sg)
-        return Database(instance=server.instance, host=server.address, port=POSTGRES_PORT,
-                        secret_arn=secret_arn, ready=server.ready, cluster=server.cluster)
+@dataclass(frozen=True)
+class DatabaseArgs:
+    """What the database needs from other boxes: the network it lives in."""
 
+    network: Network
+
+
+class Database(pulumi.ComponentResource):
+    """The diagram's PostgreSQL box: an RDS instance or an Aurora Serverless v2 cluster,
+    optionally behind an RDS Proxy.
+
+    Connection facts the app needs; `host` is the proxy endpoint when the proxy is on, and
+    `ready` lists what must exist before the first connection (migrations wait on it).
+    """
+
+    # The RDS instance, or with `db_engine: aurora-serverless` the cluster's writer instance.
+    instance: aws.rds.Instance | aws.rds.ClusterInstance
+    cluster: aws.rds.Cluster | None
+    host: pulumi.Output[str]
+    port: int
+    secret_arn: pulumi.Output[str]
+    ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, ctx: Context, args: DatabaseArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("orderflow:database:Database", name, {}, opts)
+        ctx = ctx.within(self)
+        net = args.network
+        subnet_group = aws.rds.SubnetGroup("db-subnets", name=ctx.name("db"),
+                                           subnet_ids=net.subnet_ids, opts=ctx.opts())
+        if ctx.cfg.db_engine == "aurora-serverless":
+            server = _aurora_serverless(ctx, net, subnet_group)
+        else:
+            server = _rds_instance(ctx, net, subnet_group)
+        self.instance, self.cluster = server.instance, server.cluster
+        self.port = POSTGRES_PORT
+        self.secret_arn = server.secret_arn
+        if ctx.cfg.rds_proxy_enabled:
+            proxy, target = _proxy(ctx, net, server)
+            self.host, self.ready = proxy.endpoint, [*server.ready, target]
+        else:
+            allow_postgres(ctx, "app-to-db", net.app_sg, net.db_sg)
+            self.host, self.ready = server.address, server.ready
+        self.register_outputs({"host": self.host, "port": self.port,
+                               "secret_arn": self.secret_arn})
+
+    @property
+    def metric_dimensions(self) -> dict[str, pulumi.Output[str]]:
+        """CloudWatch dimensions of the database's AWS/RDS metrics.
+
+        Aurora publishes CPU, connections and capacity per cluster (DBClusterIdentifier);
+        an RDS instance per instance (DBInstanceIdentifier).
+        """
+        if self.cluster is not None:
+            return {"DBClusterIdentifier": self.cluster.cluster_identifier}
+        assert isinstance(self.instance, aws.rds.Instance)
+        return {"DBInstanceIdentifier": self.instance.identifier}
+
+
+def _proxy(ctx: Context, net: Network, server: _Server
+           ) -> tuple[aws.rds.Proxy, aws.rds.ProxyTarget]:
+    """RDS Proxy in front of the server, with its own security group and secret access."""
+    secret_arn = server.secret_arn
     # Auto-named, like the other groups (network.py): the replacement may coexist.
     proxy_sg = aws.ec2.SecurityGroup(
         "proxy-sg", vpc_id=net.vpc.id, description="RDS Proxy, reachable from the app only",
@@ -196,7 +217,7 @@ def create_database(ctx: Context, net: Network) -> Database:
     allow_postgres(ctx, "app-to-proxy", net.app_sg, proxy_sg)
     allow_postgres(ctx, "proxy-to-db", proxy_sg, net.db_sg)
     proxy_role = iam.service_role(ctx, "proxy-role", "rds.amazonaws.com",
-                            [iam.secret_statement(secret_arn)])
+                                  [iam.secret_statement(secret_arn)])
     # Auto-named: new subnets replace a proxy, and the app keeps using the old one until the
     # new endpoint is in its environment; a fixed name would collide.
     proxy = aws.rds.Proxy(
@@ -227,6 +248,4 @@ def create_database(ctx: Context, net: Network) -> Database:
                                else None),
         opts=ctx.opts(depends_on=server.ready),
     )
-    return Database(instance=server.instance, host=proxy.endpoint, port=POSTGRES_PORT,
-                    secret_arn=secret_arn, ready=[*server.ready, target],
-                    cluster=server.cluster)
+    return proxy, target

@@ -1,4 +1,7 @@
-"""`processor: fargate`: the queue worker as an ECS service that scales on queue depth."""
+"""`processor: fargate`: the queue worker as an ECS service that scales on queue depth.
+
+Declared by the OrderProcessor component (order_processor.py) in that mode only.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,8 @@ import pulumi_aws as aws
 
 from orderflow_infra import iam
 from orderflow_infra.context import Context
-from orderflow_infra.database import Database
-from orderflow_infra.functions import app_environment, processor_statements
+from orderflow_infra.functions import AppArgs, app_environment, processor_statements
 from orderflow_infra.messaging import Messaging
-from orderflow_infra.network import Network
 from orderflow_infra.worker_image import CPU_ARCHITECTURE, build_worker_image
 
 CONTAINER_NAME = "worker"
@@ -24,7 +25,7 @@ SCALE_IN_IDLE_MINUTES = 10
 
 
 @dataclass(frozen=True)
-class Fargate:
+class FargateWorker:
     """The worker service and what monitoring and outputs refer to."""
 
     repository: aws.ecr.Repository
@@ -95,8 +96,7 @@ def _autoscaling(ctx: Context, cluster: aws.ecs.Cluster, service: aws.ecs.Servic
     )
 
 
-def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
-                   migration: pulumi.Resource) -> Fargate:
+def fargate_worker(ctx: Context, args: AppArgs) -> FargateWorker:
     """ECR repository, the worker image, cluster, task definition, service and autoscaling.
 
     The repository is force-deleted with its images: they are build output of this stack, so
@@ -104,6 +104,7 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
     repository.
     """
     cfg = ctx.cfg
+    net, db, msg = args.network, args.database, args.messaging
     repository = aws.ecr.Repository(
         "processor-repo", name=ctx.name("processor"), image_tag_mutability="MUTABLE",
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
@@ -175,8 +176,9 @@ def create_fargate(ctx: Context, net: Network, db: Database, msg: Messaging,
         deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
             enable=True, rollback=True),
         # Autoscaling owns the running count after creation.
-        opts=ctx.opts(depends_on=[migration, *net.endpoints], ignore_changes=["desiredCount"]),
+        opts=ctx.opts(depends_on=[*args.after_migration, *net.endpoints],
+                      ignore_changes=["desiredCount"]),
     )
     _autoscaling(ctx, cluster, service, msg)
-    return Fargate(repository=repository, image=image, cluster=cluster, service=service,
-                   log_group=log_group)
+    return FargateWorker(repository=repository, image=image, cluster=cluster,
+                         service=service, log_group=log_group)

@@ -3,7 +3,8 @@
 Alarms notify the operations topic. The dashboard shows the app's own EMF metrics (what the
 orders are doing) beside the AWS service metrics (what the infrastructure is doing), so an
 alarm can be read against both on one screen. README.md ("Operate") says what to do
-when each alarm fires.
+when each alarm fires. Both processor modes are covered: the `process-orders` function in
+Lambda mode, the Fargate worker's service (CPU, memory) in Fargate mode.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from orderflow_infra.api import Api
 from orderflow_infra.context import Context
 from orderflow_infra.database import Database
-from orderflow_infra.functions import Functions
+from orderflow_infra.fargate import FargateWorker
 from orderflow_infra.messaging import Messaging
 
 OLDEST_MESSAGE_AGE_SECONDS = 600  # orders should leave the queue within minutes
@@ -29,6 +31,10 @@ DB_CPU_PERCENT = 80
 DB_ACU_UTILIZATION_PERCENT = 90
 OUTBOX_LAG_SECONDS = 300  # the sweeper runs every minute; 5 minutes unsent means it fails
 PROCESSING_FAILURES_PER_5_MINUTES = 10  # single retries are normal; a burst is not
+# The Fargate worker's service averages (AWS/ECS, no Container Insights needed): a worker
+# pinned near its task size is slow to drain the queue and, for memory, close to being killed.
+WORKER_CPU_PERCENT = 80
+WORKER_MEMORY_PERCENT = 80
 
 # What the app emits (processor/observability.py, services.py, consumer.py, outbox.py).
 # EMF records carry `service` plus these dimensions; CloudWatch keys a metric by the exact set.
@@ -39,11 +45,15 @@ GRID_WIDTH = 24  # CloudWatch dashboards are 24 units wide
 
 
 @dataclass(frozen=True)
-class Monitoring:
-    """Alarms by name and the dashboard that shows the metrics behind them."""
+class MonitoringArgs:
+    """What is watched: the boxes whose metrics the alarms and the dashboard show."""
 
-    alarms: dict[str, aws.cloudwatch.MetricAlarm]
-    dashboard: aws.cloudwatch.Dashboard
+    messaging: Messaging
+    database: Database
+    api: Api
+    # Every Lambda function of the stack, keyed like `api`, `process-orders`.
+    functions: Mapping[str, aws.lambda_.Function]
+    worker: FargateWorker | None  # the consumer in `processor: fargate`
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class DashboardTargets:
     db_dimensions: Mapping[str, str]  # DBInstanceIdentifier, or DBClusterIdentifier (Aurora)
     functions: Mapping[str, str]  # stack key (`api`, ...) -> Lambda function name
     alarm_arns: Sequence[str]
+    worker_dimensions: Mapping[str, str] | None = None  # ClusterName, ServiceName (Fargate)
 
 
 Metric = list[Any]  # CloudWatch's [namespace, name, dim, value, ..., {options}] form
@@ -175,78 +186,116 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
             _metric("AWS/RDS", "ACUUtilization", db_dims, stat="Maximum",
                     label="utilization %", yAxis="right"),
         ], t.region, {"ACU alarm": DB_ACU_UTILIZATION_PERCENT}))
+    if t.worker_dimensions is not None:
+        worker_dims = dict(t.worker_dimensions)
+        widgets.append(_graph("Fargate worker CPU and memory (%)", [
+            _metric("AWS/ECS", name, worker_dims, stat="Average", label=label)
+            for name, label in (("CPUUtilization", "CPU %"), ("MemoryUtilization", "memory %"))
+        ], t.region, {"CPU alarm": WORKER_CPU_PERCENT, "memory alarm": WORKER_MEMORY_PERCENT}))
     return {"widgets": _lay_out(widgets)}
 
 
-def _dashboard(ctx: Context, msg: Messaging, db: Database, fns: Functions,
-               alarms: Mapping[str, aws.cloudwatch.MetricAlarm]) -> aws.cloudwatch.Dashboard:
-    """The dashboard resource; its body is rendered once every name it shows is known."""
-    cfg = ctx.cfg
-    keys = list(fns.functions)
-    names = pulumi.Output.all(
-        queue=msg.queue.name, dlq=msg.dlq.name, api=fns.rest_api.name,
-        stage=fns.stage.stage_name, db=pulumi.Output.all(**db.metric_dimensions),
-        functions=pulumi.Output.all(*(fns.functions[key].name for key in keys)),
-        alarms=pulumi.Output.all(*(alarm.arn for alarm in alarms.values())),
-    )
-    body = names.apply(lambda n: json.dumps(dashboard_body(DashboardTargets(
-        region=cfg.region, namespace=cfg.metrics_namespace, service=cfg.service_name,
-        queue=n["queue"], dlq=n["dlq"], api=n["api"], stage=n["stage"],
-        db_dimensions=n["db"], functions=dict(zip(keys, n["functions"], strict=True)),
-        alarm_arns=n["alarms"],
-    )), sort_keys=True))
-    return aws.cloudwatch.Dashboard("dashboard", dashboard_name=cfg.prefix,
-                                    dashboard_body=body, opts=ctx.opts())
+def worker_dimensions(worker: FargateWorker) -> dict[str, pulumi.Output[str]]:
+    """CloudWatch dimensions of the worker service's AWS/ECS metrics."""
+    return {"ClusterName": worker.cluster.name, "ServiceName": worker.service.name}
 
 
-def create_monitoring(ctx: Context, msg: Messaging, db: Database, fns: Functions
-                      ) -> Monitoring:
-    """Alarms on DLQ, queue age, API 5xx, Lambda errors/throttles, DB CPU and connections,
-    outbox lag and processing-failure bursts; then the dashboard that shows them."""
-    cfg = ctx.cfg
-    alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
-    actions = [msg.operations_topic.arn]
+class Monitoring(pulumi.ComponentResource):
+    """The diagram's CloudWatch alarms, and one dashboard of the metrics behind them.
 
-    def alarm(key: str, description: str, namespace: str, metric: str,
-              dimensions: Mapping[str, pulumi.Input[str]], statistic: str, threshold: float,
-              periods: int = 1, period: int = 60) -> None:
-        alarms[key] = aws.cloudwatch.MetricAlarm(
-            f"alarm-{key}", name=ctx.name(key), alarm_description=description,
-            namespace=namespace, metric_name=metric, dimensions=dict(dimensions),
-            statistic=statistic, period=period, evaluation_periods=periods,
-            comparison_operator="GreaterThanOrEqualToThreshold", threshold=threshold,
-            treat_missing_data="notBreaching", alarm_actions=actions, ok_actions=actions,
-            opts=ctx.opts(),
+    Alarms on DLQ, queue age, API 5xx, Lambda errors/throttles, the Fargate worker's CPU and
+    memory, DB CPU and connections, outbox lag and processing-failure bursts; each notifies
+    the operations topic when it fires and when it clears.
+    """
+
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    dashboard: aws.cloudwatch.Dashboard
+
+    def __init__(self, name: str, ctx: Context, args: MonitoringArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("orderflow:monitoring:Monitoring", name, {}, opts)
+        ctx = ctx.within(self)
+        self.alarms = {}
+        self._alarms(ctx, args)
+        self.dashboard = self._dashboard(ctx, args)
+        self.register_outputs({"dashboard_name": self.dashboard.dashboard_name,
+                               "alarm_names": [a.name for a in self.alarms.values()]})
+
+    def _alarms(self, ctx: Context, args: MonitoringArgs) -> None:
+        cfg = ctx.cfg
+        msg, db, api = args.messaging, args.database, args.api
+        actions = [msg.operations_topic.arn]
+
+        def alarm(key: str, description: str, namespace: str, metric: str,
+                  dimensions: Mapping[str, pulumi.Input[str]], statistic: str,
+                  threshold: float, periods: int = 1, period: int = 60) -> None:
+            self.alarms[key] = aws.cloudwatch.MetricAlarm(
+                f"alarm-{key}", name=ctx.name(key), alarm_description=description,
+                namespace=namespace, metric_name=metric, dimensions=dict(dimensions),
+                statistic=statistic, period=period, evaluation_periods=periods,
+                comparison_operator="GreaterThanOrEqualToThreshold", threshold=threshold,
+                treat_missing_data="notBreaching", alarm_actions=actions, ok_actions=actions,
+                opts=ctx.opts(),
+            )
+
+        alarm("dlq-not-empty", "Orders failed repeatedly and were dead-lettered", "AWS/SQS",
+              "ApproximateNumberOfMessagesVisible", {"QueueName": msg.dlq.name}, "Maximum", 1)
+        alarm("queue-oldest-message", "Orders are waiting too long to be processed",
+              "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": msg.queue.name},
+              "Maximum", OLDEST_MESSAGE_AGE_SECONDS)
+        alarm("api-5xx", "The API is returning server errors", "AWS/ApiGateway", "5XXError",
+              {"ApiName": api.rest_api.name, "Stage": api.stage.stage_name}, "Sum",
+              API_5XX_PER_5_MINUTES, period=300)
+        for key, function in args.functions.items():
+            for metric in ("Errors", "Throttles"):
+                alarm(f"{key}-{metric.lower()}", f"Lambda {key} {metric.lower()}",
+                      "AWS/Lambda", metric, {"FunctionName": function.name}, "Sum", 1,
+                      period=300)
+        if args.worker is not None:
+            worker_dims = worker_dimensions(args.worker)
+            alarm("worker-cpu", "The Fargate worker's CPU is high", "AWS/ECS",
+                  "CPUUtilization", worker_dims, "Average", WORKER_CPU_PERCENT, periods=3,
+                  period=300)
+            alarm("worker-memory", "The Fargate worker's memory is near its task size",
+                  "AWS/ECS", "MemoryUtilization", worker_dims, "Average",
+                  WORKER_MEMORY_PERCENT, periods=3, period=300)
+        db_dims = db.metric_dimensions
+        alarm("db-cpu", "Database CPU is high", "AWS/RDS", "CPUUtilization", db_dims,
+              "Average", DB_CPU_PERCENT, periods=3, period=300)
+        alarm("db-connections", "Database connections are near the limit", "AWS/RDS",
+              "DatabaseConnections", db_dims, "Maximum", cfg.db_connections_alarm_threshold,
+              periods=2, period=300)
+        if db.cluster is not None:
+            alarm("db-capacity", "Aurora is at its maximum capacity (db_max_capacity_acu)",
+                  "AWS/RDS", "ACUUtilization", db_dims, "Average", DB_ACU_UTILIZATION_PERCENT,
+                  periods=3, period=300)
+        # The app's own metrics: a missing datapoint means "nothing to report", not a failure.
+        app_dims = {"service": cfg.service_name}
+        alarm("outbox-lag", "Committed orders or notifications are not being sent (outbox)",
+              cfg.metrics_namespace, "OutboxLag", app_dims, "Maximum", OUTBOX_LAG_SECONDS,
+              period=300)
+        alarm("processing-failures", "Many orders are failing processing and being retried",
+              cfg.metrics_namespace, "ProcessingFailures", app_dims, "Sum",
+              PROCESSING_FAILURES_PER_5_MINUTES, period=300)
+
+    def _dashboard(self, ctx: Context, args: MonitoringArgs) -> aws.cloudwatch.Dashboard:
+        """The dashboard resource; its body is rendered once every name it shows is known."""
+        cfg = ctx.cfg
+        msg, api = args.messaging, args.api
+        keys = list(args.functions)
+        worker = worker_dimensions(args.worker) if args.worker is not None else None
+        names = pulumi.Output.all(
+            queue=msg.queue.name, dlq=msg.dlq.name, api=api.rest_api.name,
+            stage=api.stage.stage_name, db=pulumi.Output.all(**args.database.metric_dimensions),
+            functions=pulumi.Output.all(*(args.functions[key].name for key in keys)),
+            alarms=pulumi.Output.all(*(alarm.arn for alarm in self.alarms.values())),
+            worker=pulumi.Output.all(**worker) if worker is not None else None,
         )
-
-    alarm("dlq-not-empty", "Orders failed repeatedly and were dead-lettered", "AWS/SQS",
-          "ApproximateNumberOfMessagesVisible", {"QueueName": msg.dlq.name}, "Maximum", 1)
-    alarm("queue-oldest-message", "Orders are waiting too long to be processed", "AWS/SQS",
-          "ApproximateAgeOfOldestMessage", {"QueueName": msg.queue.name}, "Maximum",
-          OLDEST_MESSAGE_AGE_SECONDS)
-    alarm("api-5xx", "The API is returning server errors", "AWS/ApiGateway", "5XXError",
-          {"ApiName": fns.rest_api.name, "Stage": fns.stage.stage_name}, "Sum",
-          API_5XX_PER_5_MINUTES, period=300)
-    for key, function in fns.functions.items():
-        for metric in ("Errors", "Throttles"):
-            alarm(f"{key}-{metric.lower()}", f"Lambda {key} {metric.lower()}",
-                  "AWS/Lambda", metric, {"FunctionName": function.name}, "Sum", 1, period=300)
-    db_dims = db.metric_dimensions
-    alarm("db-cpu", "Database CPU is high", "AWS/RDS", "CPUUtilization", db_dims, "Average",
-          DB_CPU_PERCENT, periods=3, period=300)
-    alarm("db-connections", "Database connections are near the limit", "AWS/RDS",
-          "DatabaseConnections", db_dims, "Maximum", cfg.db_connections_alarm_threshold,
-          periods=2, period=300)
-    if db.cluster is not None:
-        alarm("db-capacity", "Aurora is at its maximum capacity (db_max_capacity_acu)",
-              "AWS/RDS", "ACUUtilization", db_dims, "Average", DB_ACU_UTILIZATION_PERCENT,
-              periods=3, period=300)
-    # The app's own metrics: a missing datapoint means "nothing to report", not a failure.
-    app_dims = {"service": cfg.service_name}
-    alarm("outbox-lag", "Committed orders or notifications are not being sent (outbox)",
-          cfg.metrics_namespace, "OutboxLag", app_dims, "Maximum", OUTBOX_LAG_SECONDS,
-          period=300)
-    alarm("processing-failures", "Many orders are failing processing and being retried",
-          cfg.metrics_namespace, "ProcessingFailures", app_dims, "Sum",
-          PROCESSING_FAILURES_PER_5_MINUTES, period=300)
-    return Monitoring(alarms=alarms, dashboard=_dashboard(ctx, msg, db, fns, alarms))
+        body = names.apply(lambda n: json.dumps(dashboard_body(DashboardTargets(
+            region=cfg.region, namespace=cfg.metrics_namespace, service=cfg.service_name,
+            queue=n["queue"], dlq=n["dlq"], api=n["api"], stage=n["stage"],
+            db_dimensions=n["db"], functions=dict(zip(keys, n["functions"], strict=True)),
+            alarm_arns=n["alarms"], worker_dimensions=n["worker"],
+        )), sort_keys=True))
+        return aws.cloudwatch.Dashboard("dashboard", dashboard_name=cfg.prefix,
+                                        dashboard_body=body, opts=ctx.opts())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -26,17 +25,6 @@ ZONE_COUNT = len(SUBNET_CIDRS)  # an RDS subnet group needs subnets in two zones
 
 class ZoneError(pulumi.RunError):
     """The region has too few zones that every service of the stack supports."""
-
-
-@dataclass(frozen=True)
-class Network:
-    """What other modules attach to: subnets and the security groups that gate traffic."""
-
-    vpc: aws.ec2.Vpc
-    subnet_ids: list[pulumi.Output[str]]
-    app_sg: aws.ec2.SecurityGroup
-    db_sg: aws.ec2.SecurityGroup
-    endpoints: list[aws.ec2.VpcEndpoint]
 
 
 def _ingress(ctx: Context, name: str, sg: aws.ec2.SecurityGroup, port: int,
@@ -106,62 +94,83 @@ def choose_zones(ctx: Context, services: Sequence[str]) -> list[str]:
     return zones[:ZONE_COUNT]
 
 
-def create_network(ctx: Context) -> Network:
-    """VPC, private subnets, security groups and endpoints for the selected processor mode."""
-    cfg = ctx.cfg
-    services = interface_endpoints(ctx)
-    zones = choose_zones(ctx, services)
-    vpc = aws.ec2.Vpc(
-        "vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
-        tags={"Name": ctx.name("vpc")}, opts=ctx.opts(),
-    )
-    route_table = aws.ec2.RouteTable(
-        "private-rt", vpc_id=vpc.id, tags={"Name": ctx.name("private")}, opts=ctx.opts()
-    )
-    subnets = []
-    for index, (zone, cidr) in enumerate(zip(zones, SUBNET_CIDRS, strict=True)):
-        subnet = aws.ec2.Subnet(
-            f"private-{index}", vpc_id=vpc.id, cidr_block=cidr, availability_zone=zone,
-            map_public_ip_on_launch=False, tags={"Name": ctx.name(f"private-{zone}")},
-            opts=ctx.opts(),
-        )
-        aws.ec2.RouteTableAssociation(
-            f"private-{index}-rt", subnet_id=subnet.id, route_table_id=route_table.id,
-            opts=ctx.opts(),
-        )
-        subnets.append(subnet)
-    subnet_ids = [s.id for s in subnets]
+class Network(pulumi.ComponentResource):
+    """The diagram's AWS boundary: a private VPC in two zones, security groups that gate
+    traffic, and the VPC endpoints (no NAT) for the selected processor mode.
 
-    app_sg = _security_group(ctx, "app-sg", vpc, "Lambda functions and Fargate tasks")
-    db_sg = _security_group(ctx, "db-sg", vpc, "PostgreSQL, reachable from the app only")
-    endpoint_sg = _security_group(ctx, "endpoint-sg", vpc, "VPC interface endpoints")
-    _ingress(ctx, "endpoint-https-from-app", endpoint_sg, HTTPS_PORT, app_sg,
-             "HTTPS from the app to AWS APIs")
-    _egress(ctx, "app-https-to-endpoints", app_sg, HTTPS_PORT, "AWS APIs via endpoints",
-            target=endpoint_sg)
+    What other boxes attach to: `subnet_ids`, `app_sg` (every function and task), `db_sg`,
+    and `endpoints` (whatever calls AWS APIs from the VPC waits for them).
+    """
 
-    endpoints = [
-        aws.ec2.VpcEndpoint(
-            f"vpce-{service.replace('.', '-')}", vpc_id=vpc.id,
-            service_name=f"com.amazonaws.{cfg.region}.{service}",
-            vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=subnet_ids,
-            security_group_ids=[endpoint_sg.id], tags={"Name": ctx.name(service)},
+    vpc: aws.ec2.Vpc
+    subnet_ids: list[pulumi.Output[str]]
+    app_sg: aws.ec2.SecurityGroup
+    db_sg: aws.ec2.SecurityGroup
+    endpoints: list[aws.ec2.VpcEndpoint]
+
+    def __init__(self, name: str, ctx: Context,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("orderflow:network:Network", name, {}, opts)
+        ctx = ctx.within(self)
+        cfg = ctx.cfg
+        services = interface_endpoints(ctx)
+        zones = choose_zones(ctx, services)
+        self.vpc = aws.ec2.Vpc(
+            "vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
+            tags={"Name": ctx.name("vpc")}, opts=ctx.opts(),
+        )
+        route_table = aws.ec2.RouteTable(
+            "private-rt", vpc_id=self.vpc.id, tags={"Name": ctx.name("private")},
             opts=ctx.opts(),
         )
-        for service in services
-    ]
-    if cfg.processor == "fargate":
-        # ECR serves image layers from S3; a gateway endpoint is free and needs a route table.
-        s3 = aws.ec2.VpcEndpoint(
-            "vpce-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{cfg.region}.s3",
-            vpc_endpoint_type="Gateway", route_table_ids=[route_table.id],
-            tags={"Name": ctx.name("s3")}, opts=ctx.opts(),
-        )
-        _egress(ctx, "app-https-to-s3", app_sg, HTTPS_PORT, "ECR image layers from S3",
-                prefix_list_id=s3.prefix_list_id)
-        endpoints.append(s3)
-    return Network(vpc=vpc, subnet_ids=subnet_ids, app_sg=app_sg, db_sg=db_sg,
-                   endpoints=endpoints)
+        subnets = []
+        for index, (zone, cidr) in enumerate(zip(zones, SUBNET_CIDRS, strict=True)):
+            subnet = aws.ec2.Subnet(
+                f"private-{index}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zone,
+                map_public_ip_on_launch=False, tags={"Name": ctx.name(f"private-{zone}")},
+                opts=ctx.opts(),
+            )
+            aws.ec2.RouteTableAssociation(
+                f"private-{index}-rt", subnet_id=subnet.id, route_table_id=route_table.id,
+                opts=ctx.opts(),
+            )
+            subnets.append(subnet)
+        self.subnet_ids = [s.id for s in subnets]
+
+        self.app_sg = _security_group(ctx, "app-sg", self.vpc,
+                                      "Lambda functions and Fargate tasks")
+        self.db_sg = _security_group(ctx, "db-sg", self.vpc,
+                                     "PostgreSQL, reachable from the app only")
+        endpoint_sg = _security_group(ctx, "endpoint-sg", self.vpc, "VPC interface endpoints")
+        _ingress(ctx, "endpoint-https-from-app", endpoint_sg, HTTPS_PORT, self.app_sg,
+                 "HTTPS from the app to AWS APIs")
+        _egress(ctx, "app-https-to-endpoints", self.app_sg, HTTPS_PORT,
+                "AWS APIs via endpoints", target=endpoint_sg)
+
+        self.endpoints = [
+            aws.ec2.VpcEndpoint(
+                f"vpce-{service.replace('.', '-')}", vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{cfg.region}.{service}",
+                vpc_endpoint_type="Interface", private_dns_enabled=True,
+                subnet_ids=self.subnet_ids, security_group_ids=[endpoint_sg.id],
+                tags={"Name": ctx.name(service)}, opts=ctx.opts(),
+            )
+            for service in services
+        ]
+        if cfg.processor == "fargate":
+            # ECR serves image layers from S3; a gateway endpoint is free and needs a route
+            # table.
+            s3 = aws.ec2.VpcEndpoint(
+                "vpce-s3", vpc_id=self.vpc.id, service_name=f"com.amazonaws.{cfg.region}.s3",
+                vpc_endpoint_type="Gateway", route_table_ids=[route_table.id],
+                tags={"Name": ctx.name("s3")}, opts=ctx.opts(),
+            )
+            _egress(ctx, "app-https-to-s3", self.app_sg, HTTPS_PORT, "ECR image layers from S3",
+                    prefix_list_id=s3.prefix_list_id)
+            self.endpoints.append(s3)
+        self.register_outputs({"vpc_id": self.vpc.id, "subnet_ids": self.subnet_ids,
+                               "app_security_group_id": self.app_sg.id,
+                               "db_security_group_id": self.db_sg.id})
 
 
 def allow_postgres(ctx: Context, name: str, client: aws.ec2.SecurityGroup,

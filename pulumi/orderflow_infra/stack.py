@@ -1,20 +1,28 @@
-"""Assembles the stack; a function (not import side effects) so tests can set mocks first."""
+"""Assembles the stack from the boxes of the README's architecture diagram.
+
+A function (not import side effects) so tests can set mocks first. Config is validated, and
+the Docker check made, before any resource is declared.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi
 
+from orderflow_infra.api import Api
 from orderflow_infra.config import load_config
 from orderflow_infra.context import Context
-from orderflow_infra.database import create_database
-from orderflow_infra.fargate import create_fargate
-from orderflow_infra.functions import create_functions
-from orderflow_infra.messaging import create_messaging
-from orderflow_infra.monitoring import create_monitoring
-from orderflow_infra.network import create_network
+from orderflow_infra.database import Database, DatabaseArgs
+from orderflow_infra.functions import AppArgs
+from orderflow_infra.messaging import Messaging
+from orderflow_infra.migration import Migration
+from orderflow_infra.monitoring import Monitoring, MonitoringArgs
+from orderflow_infra.network import Network
+from orderflow_infra.order_processor import OrderProcessor
 from orderflow_infra.packaging import locate_artifact
+from orderflow_infra.sweeper import OutboxSweeper
 from orderflow_infra.worker_image import DockerProbe, docker_available, require_image_source
 
 
@@ -27,34 +35,44 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
     require_image_source(cfg, docker)
     artifact = locate_artifact(cfg.artifact_dir)
     ctx = Context.create(cfg)
-    net = create_network(ctx)
-    db = create_database(ctx, net)
-    msg = create_messaging(ctx)
-    fns = create_functions(ctx, net, db, msg, artifact)
-    monitoring = create_monitoring(ctx, msg, db, fns)
 
-    log_groups = {key: group.name for key, group in fns.log_groups.items()}
+    network = Network("network", ctx)
+    database = Database("database", ctx, DatabaseArgs(network=network))
+    messaging = Messaging("messaging", ctx)
+    schema = AppArgs(network=network, database=database, messaging=messaging,
+                     artifact=artifact)
+    migration = Migration("migration", ctx, schema)
+    code = dataclasses.replace(schema, migration=migration.run)  # new code after its schema
+    api = Api("api", ctx, code)
+    processor = OrderProcessor("order-processor", ctx, code)
+    sweeper = OutboxSweeper("outbox-sweeper", ctx, code)
+    functions = {**migration.functions, **api.functions, **sweeper.functions,
+                 **processor.functions}
+    monitoring = Monitoring("monitoring", ctx, MonitoringArgs(
+        messaging=messaging, database=database, api=api, functions=functions,
+        worker=processor.worker))
+
+    log_groups = {**migration.log_groups, **api.log_groups, **sweeper.log_groups,
+                  **processor.log_groups}
     outputs: dict[str, Any] = {
-        "api_url": fns.api_url,
-        "queue_url": msg.queue.url,
-        "dlq_url": msg.dlq.url,
-        "notification_topic_arn": msg.notification_topic.arn,
-        "operations_topic_arn": msg.operations_topic.arn,
-        "db_endpoint": db.host,
-        "db_secret_arn": db.secret_arn,
+        "api_url": api.url,
+        "queue_url": messaging.queue.url,
+        "dlq_url": messaging.dlq.url,
+        "notification_topic_arn": messaging.notification_topic.arn,
+        "operations_topic_arn": messaging.operations_topic.arn,
+        "db_endpoint": database.host,
+        "db_secret_arn": database.secret_arn,
         "processor_mode": cfg.processor,
-        "log_group_names": log_groups,
+        "log_group_names": {key: group.name for key, group in log_groups.items()},
         "dashboard_name": monitoring.dashboard.dashboard_name,
     }
-    if fns.api_key is not None:
-        outputs["api_key_id"] = fns.api_key.id
-    if cfg.processor == "fargate":
-        worker = create_fargate(ctx, net, db, msg, fns.migration)
-        outputs["ecr_repository_url"] = worker.repository.repository_url
-        outputs["processor_image"] = worker.image
-        log_groups["worker"] = worker.log_group.name
-        outputs["ecs_cluster_name"] = worker.cluster.name
-        outputs["ecs_service_name"] = worker.service.name
+    if api.api_key is not None:
+        outputs["api_key_id"] = api.api_key.id
+    if processor.worker is not None:
+        outputs["ecr_repository_url"] = processor.worker.repository.repository_url
+        outputs["processor_image"] = processor.worker.image
+        outputs["ecs_cluster_name"] = processor.worker.cluster.name
+        outputs["ecs_service_name"] = processor.worker.service.name
     return outputs
 
 

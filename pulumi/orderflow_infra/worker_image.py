@@ -97,6 +97,6 @@ def build_worker_image(ctx: Context, repository: aws.ecr.Repository) -> pulumi.O
         # The provider's delete needs a Docker client; the force-deleted repository removes
         # the pushed images anyway, so switching back to `lambda` (or destroying) works on a
         # machine without Docker too. Superseded images are expired by the lifecycle policy.
-        opts=pulumi.ResourceOptions(retain_on_delete=True),
+        opts=ctx.child_opts(pulumi.ResourceOptions(retain_on_delete=True)),
     )
     return pulumi.Output.concat(repository.repository_url, "@", image.digest)

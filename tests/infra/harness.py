@@ -57,6 +57,10 @@ class Recorded:
     dependencies: frozenset[str] = frozenset()
     delete_before_replace: bool = False
     urn: str = ""
+    # The parent's URN as registered ("" for the stack itself) and whether this is a
+    # provider-managed (custom) resource rather than a component.
+    parent: str = ""
+    custom: bool = True
 
 
 def _computed(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +164,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = {**_computed(args.typ, args.name, args.inputs), **args.inputs}
         self.resources.append(
-            Recorded(args.typ, args.name, dict(args.inputs), state, args.provider)
+            Recorded(args.typ, args.name, dict(args.inputs), state, args.provider,
+                     custom=args.custom)
         )
         return f"{args.name}-id", state
 
@@ -182,22 +187,40 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
 
+@dataclass(frozen=True)
+class Registration:
+    """What the engine receives beside the inputs, for one resource."""
+
+    urn: str
+    dependencies: frozenset[str]
+    delete_before_replace: bool
+    parent: str
+
+
 class RecordingMonitor(MockMonitor):
     """The SDK's mock monitor, also keeping what `MockResourceArgs` leaves out.
 
-    The mocks see only inputs; ordering (`dependencies`) and `deleteBeforeReplace` travel in
-    the registration request, so they are taken from there, keyed by URN.
+    The mocks see only inputs; ordering (`dependencies`), `deleteBeforeReplace` and the
+    parent travel in the registration request, so they are taken from there. A component's
+    `register_outputs` arrives as its own request; the outputs are kept by URN.
     """
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
-        self.options: dict[tuple[str, str], tuple[str, frozenset[str], bool]] = {}
+        self.options: dict[tuple[str, str], Registration] = {}
+        self.component_outputs: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
         response = super().RegisterResource(request)
-        self.options[(request.type, request.name)] = (
-            response.urn, frozenset(request.dependencies), bool(request.deleteBeforeReplace))
+        self.options[(request.type, request.name)] = Registration(
+            response.urn, frozenset(request.dependencies), bool(request.deleteBeforeReplace),
+            request.parent)
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # the gRPC method name
+        outputs = pulumi.runtime.rpc.deserialize_properties(request.outputs)
+        self.component_outputs[request.urn] = dict(outputs)
+        return super().RegisterResourceOutputs(request)
 
 
 @dataclass(frozen=True)
@@ -205,9 +228,12 @@ class Deployment:
     """A finished mock deployment: recorded resources and resolved stack outputs."""
 
     config: dict[str, str]
-    resources: list[Recorded]
+    resources: list[Recorded]  # provider-managed resources (and providers), no components
     outputs: dict[str, Any]
     invokes: list[Invoke] = field(default_factory=list)
+    components: list[Recorded] = field(default_factory=list)
+    # Each component's registered outputs, by URN (a component that registers none is absent).
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.typ == typ]
@@ -250,13 +276,16 @@ def deploy(config: dict[str, str], mocks: RecordingMocks | None = None, docker: 
         return pulumi.Output.from_input(root.outputs).apply(captured.update)
 
     run()
-    resources = []
+    recorded = []
     for r in mocks.resources:
-        urn, dependencies, delete_first = monitor.options[(r.typ, r.name)]
-        resources.append(Recorded(r.typ, r.name, r.inputs, r.state, r.provider, dependencies,
-                                  delete_first, urn))
-    return Deployment(config=config, resources=resources, outputs=captured,
-                      invokes=list(mocks.invokes))
+        reg = monitor.options[(r.typ, r.name)]
+        recorded.append(Recorded(r.typ, r.name, r.inputs, r.state, r.provider,
+                                 reg.dependencies, reg.delete_before_replace, reg.urn,
+                                 reg.parent, r.custom))
+    return Deployment(config=config, resources=[r for r in recorded if r.custom],
+                      outputs=captured, invokes=list(mocks.invokes),
+                      components=[r for r in recorded if not r.custom],
+                      component_outputs=dict(monitor.component_outputs))
 
 
 def chalice_test_app() -> Chalice:

@@ -12,8 +12,8 @@ import pulumi_aws as aws
 
 from orderflow_infra.config import load_config
 from orderflow_infra.context import Context
-from orderflow_infra.database import create_database
-from orderflow_infra.network import create_network
+from orderflow_infra.database import Database, DatabaseArgs
+from orderflow_infra.network import Network
 from tests.infra.harness import Deployment, use_mocks
 
 INSTANCE = "aws:rds/instance:Instance"
@@ -90,7 +90,7 @@ def test_migrations_wait_for_the_clusters_writer_instance(base_config: dict[str,
     @pulumi.runtime.test
     def run() -> pulumi.Output[None]:
         ctx = Context.create(load_config())
-        db = create_database(ctx, create_network(ctx))
+        db = Database("database", ctx, DatabaseArgs(network=Network("network", ctx)))
         seen["ready"] = [type(r) for r in db.ready]
         return db.host.apply(lambda host: seen.update(host=host))
 

@@ -1,0 +1,130 @@
+"""The API box: API Gateway (REST, chalice's swagger as the body) in front of the `api`
+Lambda function, with an API key and usage plan unless `api_key_required` is off."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from orderflow_infra.context import Context
+from orderflow_infra.functions import AppArgs, app_function
+from orderflow_infra.packaging import HANDLERS, render_swagger
+
+# Gateway responses: (type, status or None to keep API Gateway's, code, message). API
+# Gateway's own errors (unknown route, missing key, throttling) then share the app's
+# `{"error": {...}}` shape and, where the README's error table names one, its status.
+# A REST API without a method for the request's verb answers MISSING_AUTHENTICATION_TOKEN,
+# so in the cloud a wrong method gets the unknown-route 404.
+GATEWAY_RESPONSES = (
+    ("MISSING_AUTHENTICATION_TOKEN", "404", "NOT_FOUND", "No such route"),
+    ("RESOURCE_NOT_FOUND", "404", "NOT_FOUND", "No such route"),
+    ("INVALID_API_KEY", "401", "UNAUTHORIZED", "Missing or invalid x-api-key header"),
+    ("ACCESS_DENIED", "403", "FORBIDDEN", "Access denied"),
+    ("THROTTLED", "429", "THROTTLED", "Too many requests"),
+    ("QUOTA_EXCEEDED", "429", "QUOTA_EXCEEDED", "Usage quota exceeded"),
+    ("REQUEST_TOO_LARGE", "413", "PAYLOAD_TOO_LARGE", "Request body too large"),
+    ("UNSUPPORTED_MEDIA_TYPE", "415", "UNSUPPORTED_MEDIA_TYPE",
+     "Content-Type must be application/json"),
+    ("INTEGRATION_TIMEOUT", "504", "GATEWAY_TIMEOUT", "The request took too long"),
+    ("DEFAULT_4XX", None, "BAD_REQUEST", "The request was rejected"),
+    ("DEFAULT_5XX", None, "INTERNAL_ERROR", "Internal error"),
+)
+
+
+def gateway_responses() -> dict[str, dict[str, Any]]:
+    """`x-amazon-apigateway-gateway-responses` for the REST API body.
+
+    In the body, not as `aws.apigateway.Response` resources: a body update overwrites the
+    API's whole configuration, which would drop separately declared responses.
+    """
+    responses: dict[str, dict[str, Any]] = {}
+    for rtype, status, code, message in GATEWAY_RESPONSES:
+        response: dict[str, Any] = {"responseTemplates": {"application/json": json.dumps(
+            {"error": {"code": code, "message": message}})}}
+        if status is not None:
+            response["statusCode"] = status
+        responses[rtype] = response
+    return responses
+
+
+def rest_api_body(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool) -> str:
+    """The REST API definition: chalice's swagger, the integration and the gateway responses."""
+    body = render_swagger(swagger, invoke_arn, api_key_required)
+    body["x-amazon-apigateway-gateway-responses"] = gateway_responses()
+    return json.dumps(body, sort_keys=True)
+
+
+class Api(pulumi.ComponentResource):
+    """`client -> API Gateway (REST) -> Lambda: API` of the diagram.
+
+    `url` is the orders endpoint of the stage; `api_key` is None without `api_key_required`.
+    """
+
+    functions: dict[str, aws.lambda_.Function]
+    log_groups: dict[str, aws.cloudwatch.LogGroup]
+    rest_api: aws.apigateway.RestApi
+    stage: aws.apigateway.Stage
+    url: pulumi.Output[str]
+    api_key: aws.apigateway.ApiKey | None
+
+    def __init__(self, name: str, ctx: Context, args: AppArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("orderflow:api:Api", name, {}, opts)
+        ctx = ctx.within(self)
+        function, log_group = app_function(ctx, "api", HANDLERS.api, args,
+                                           ctx.cfg.lambda_timeout_seconds)
+        self.functions, self.log_groups = {"api": function}, {"api": log_group}
+        self._gateway(ctx, function, args)
+        self.url = pulumi.Output.concat(self.stage.invoke_url, "/orders")
+        outputs: dict[str, pulumi.Input[str]] = {"url": self.url,
+                                                 "rest_api_id": self.rest_api.id}
+        if self.api_key is not None:
+            outputs["api_key_id"] = self.api_key.id
+        self.register_outputs(outputs)
+
+    def _gateway(self, ctx: Context, function: aws.lambda_.Function, args: AppArgs) -> None:
+        cfg = ctx.cfg
+        swagger = args.artifact.swagger
+        body = function.invoke_arn.apply(
+            lambda arn: rest_api_body(swagger, arn, cfg.api_key_required))
+        self.rest_api = aws.apigateway.RestApi(
+            "api", name=ctx.name("api"), body=body,
+            endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(
+                types="REGIONAL"),
+            opts=ctx.opts(),
+        )
+        aws.lambda_.Permission(
+            "api-invoke", action="lambda:InvokeFunction", function=function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.concat(self.rest_api.execution_arn, "/*"),
+            opts=ctx.opts(),
+        )
+        # A new deployment whenever the API definition (gateway responses included) changes.
+        deployment = aws.apigateway.Deployment(
+            "api-deployment", rest_api=self.rest_api.id,
+            triggers={"body": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest())},
+            opts=ctx.opts(),
+        )
+        self.stage = aws.apigateway.Stage(
+            "api-stage", rest_api=self.rest_api.id, deployment=deployment.id,
+            stage_name=cfg.environment, xray_tracing_enabled=cfg.tracing_enabled,
+            opts=ctx.opts(),
+        )
+        self.api_key = self._key(ctx) if cfg.api_key_required else None
+
+    def _key(self, ctx: Context) -> aws.apigateway.ApiKey:
+        """The key API Gateway checks, attached to the stage through a usage plan."""
+        api_key = aws.apigateway.ApiKey("api-key", name=ctx.name("api-key"), opts=ctx.opts())
+        plan = aws.apigateway.UsagePlan(
+            "api-usage-plan", name=ctx.name("usage-plan"),
+            api_stages=[aws.apigateway.UsagePlanApiStageArgs(api_id=self.rest_api.id,
+                                                             stage=self.stage.stage_name)],
+            opts=ctx.opts(),
+        )
+        aws.apigateway.UsagePlanKey("api-usage-plan-key", key_id=api_key.id,
+                                    key_type="API_KEY", usage_plan_id=plan.id, opts=ctx.opts())
+        return api_key
