@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability import chaos
-from tests.reliability.chaos import Outcome, Stack
+from tests.reliability.chaos.audit import Outcome
+from tests.reliability.chaos.scenarios.database_restart import database_restart
+from tests.reliability.chaos.scenarios.idempotency_storm import idempotency_storm
+from tests.reliability.chaos.scenarios.poison_batch import poison_batch, poison_messages
+from tests.reliability.chaos.scenarios.queue_outage import queue_outage
+from tests.reliability.chaos.scenarios.worker_kill import worker_kill
+from tests.reliability.chaos.stack import Stack
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def healthy(stack: Stack) -> Iterator[Stack]:
     """Every test starts with the system whole again (a worker running, nothing cut off)."""
     stack.proxy.up()
-    if not stack.running_workers():
-        stack.start_worker()
+    stack.ensure_worker()
     yield stack
 
 
@@ -41,21 +45,21 @@ def _passed(outcome: Outcome) -> None:
 
 
 def test_200_concurrent_creates_over_20_shared_keys_make_exactly_20_orders(healthy):
-    outcome = chaos.idempotency_storm(healthy, requests=200, keys=20)
+    outcome = idempotency_storm(healthy, requests=200, keys=20)
     _passed(outcome)
     assert outcome.figures["stored_orders"] == outcome.figures["expected_orders"] == 20
     assert outcome.figures["responses"] == {201: 200}
 
 
 def test_a_database_restart_under_load_answers_503_then_recovers_losing_nothing(healthy):
-    outcome = chaos.database_restart(healthy, before=10, after=10, outage_seconds=1.5)
+    outcome = database_restart(healthy, before=10, after=10, outage_seconds=1.5)
     _passed(outcome)
     assert outcome.figures["answered_503"] > 0 and outcome.figures["GET /orders answers"]["503"] > 0
     assert outcome.figures["accepted"] == outcome.figures["tried"]
 
 
 def test_orders_placed_while_the_queue_is_unreachable_complete_after_it_returns(healthy):
-    outcome = chaos.queue_outage(healthy, in_flight=6, during=6, outage_seconds=1.5)
+    outcome = queue_outage(healthy, in_flight=6, during=6, outage_seconds=1.5)
     _passed(outcome)
     assert outcome.figures["queue_messages_held_in_outbox"] == 6
     assert outcome.figures["final_statuses"] == {"COMPLETED": 12}
@@ -63,15 +67,15 @@ def test_orders_placed_while_the_queue_is_unreachable_complete_after_it_returns(
 
 @pytest.mark.parametrize("phase", ["charging", "fulfilling"])
 def test_a_worker_killed_mid_order_is_replaced_and_nothing_repeats(healthy, phase):
-    outcome = chaos.worker_kill(healthy, phase)
+    outcome = worker_kill(healthy, phase)
     _passed(outcome)
     assert outcome.figures["charges"] == 1
     assert outcome.figures["emails"] == 5 and outcome.figures["email_repeats"] == 0
 
 
 def test_poison_and_oversized_messages_go_to_the_dlq_and_the_batch_carries_on(healthy):
-    outcome = chaos.poison_batch(healthy, good=3)
+    outcome = poison_batch(healthy, good=3)
     _passed(outcome)
-    assert outcome.figures["dead_lettered"] == len(chaos.POISON)
+    assert outcome.figures["dead_lettered"] == len(poison_messages(real_order_id=""))
     assert outcome.figures["final_statuses"] == {"COMPLETED": 3}
     assert any("larger than" in reason for reason in outcome.figures["reasons"])
