@@ -8,12 +8,15 @@ order to be final exactly once, with one charge at most, its emails, and a clean
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
-from tests.reliability.chaos.audit import Outcome
+from tests.reliability.chaos.audit import Outcome, audit
+from tests.reliability.chaos.client import order_body, place_orders, submit
 from tests.reliability.chaos.scenarios.database_restart import database_restart
 from tests.reliability.chaos.scenarios.idempotency_storm import idempotency_storm
 from tests.reliability.chaos.scenarios.poison_batch import poison_batch, poison_messages
@@ -79,3 +82,18 @@ def test_poison_and_oversized_messages_go_to_the_dlq_and_the_batch_carries_on(he
     assert outcome.figures["dead_lettered"] == len(poison_messages(real_order_id=""))
     assert outcome.figures["final_statuses"] == {"COMPLETED": 3}
     assert any("larger than" in reason for reason in outcome.figures["reasons"])
+
+
+def test_the_audit_itself_reports_a_lost_and_a_doubled_order(healthy):
+    """The scenarios' clean figures mean something: the audit they end with counts an order
+    that was accepted but never stored, and a logical order stored twice."""
+    outcome = Outcome("Sabotaged audit", "an unknown order id and a second order under one tag")
+    give_up_at = time.monotonic() + 30
+    accepted = place_orders(healthy.api_url, f"audit-{uuid4().hex[:8]}", 2, give_up_at)
+    tag = next(iter(accepted))
+    submit(healthy.api_url, order_body(tag), f"{tag}-another-key", give_up_at)
+    accepted["never-stored"] = str(uuid4())
+    audit(healthy, outcome, accepted)
+    assert outcome.figures["lost"] == 1 and outcome.figures["doubled"] == 1
+    assert any("missing" in v for v in outcome.violations), outcome.violations
+    assert any("stored more than once" in v for v in outcome.violations), outcome.violations
