@@ -63,7 +63,6 @@ def audit(
     stack: Stack,
     outcome: Outcome,
     accepted: dict[str, str],
-    timeout: float | None = None,
     exact_emails: bool = True,
 ) -> None:
     """Every accepted order (tag -> order id) is final, exactly once, with one charge at most
@@ -71,11 +70,10 @@ def audit(
     agrees. Adds figures and violations to `outcome`.
 
     `exact_emails=False` where repeats are expected by design (a crash or outage between
-    sending a relay batch and marking it sent): they are counted, not forbidden. The default
-    wait allows for moto's throughput (about ten orders a second here)."""
+    sending a relay batch and marking it sent): they are counted, not forbidden. The wait for
+    the orders to settle allows for moto's throughput (about ten orders a second here)."""
     ids = set(accepted.values())
-    timeout = timeout if timeout is not None else 30 + 0.3 * len(ids)
-    _settle(stack, outcome, ids, timeout)
+    _settle(stack, outcome, ids, timeout=30 + 0.3 * len(ids))
     _stored_once(stack, outcome, accepted)
     _charged_once(stack, outcome, ids)
     _emailed(stack, outcome, ids, exact_emails)
@@ -112,12 +110,13 @@ def _stored_once(stack: Stack, outcome: Outcome, accepted: dict[str, str]) -> No
         "SELECT order_id::text, status, customer_name FROM orders WHERE customer_name = ANY(%s)",
         sorted(accepted),
     )
-    lost = set(accepted.values()) - {order_id for order_id, _, _ in rows}
+    ids = set(accepted.values())
+    lost = ids - {order_id for order_id, _, _ in rows}
     per_tag = Counter(name for _, _, name in rows)
     doubled = {tag: n for tag, n in per_tag.items() if n > 1}
     statuses = Counter(status for _, status, _ in rows)
     outcome.figures.update(
-        accepted=len(set(accepted.values())),
+        accepted=len(ids),
         lost=len(lost),
         doubled=len(doubled),
         final_statuses=dict(statuses),

@@ -27,6 +27,22 @@ from tests.reliability.chaos.proxy import SwitchableProxy
 
 REPO = Path(__file__).resolve().parents[3]
 REGION = "us-east-1"
+# Every process of the stack runs with these: fake AWS credentials, and short grace periods and
+# retry delays so that each fault's recovery fits in seconds.
+SETTINGS = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "SENDER_EMAIL": "orders@chaos.test",
+    "OUTBOX_GRACE_SECONDS": "1",
+    "ORDER_MESSAGE_CONFIRM_SECONDS": "5",
+    "RETRY_VISIBILITY_BASE_SECONDS": "1",
+    "PAYMENT_RETRY_BASE_SECONDS": "0.01",
+    "DB_CONNECT_TIMEOUT": "2",
+    "LOG_LEVEL": "WARNING",
+    "PYTHONUNBUFFERED": "1",
+}
 
 
 class Stack:
@@ -44,47 +60,19 @@ class Stack:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Stack:
-        from db.embedded import ensure_database, start_server
-        from db.migrate import migrate
-
-        self.postgres = start_server(self.root / "pgdata")
-        self.database_url = ensure_database(self.postgres.get_uri(), "chaos", recreate=True)
-        migrate(self.database_url)
-
-        moto_port = free_port()
-        self.moto = self._spawn(
-            "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)]
-        )
-        self.moto_url = f"http://127.0.0.1:{moto_port}"
-        wait_until(lambda: _reachable(self.moto_url + "/moto-api/"), 20, "moto")
-        self.proxy = SwitchableProxy(moto_port)
+        """Everything, in dependency order; `stop()` undoes whatever got started."""
+        self._start_postgres()
+        self._start_moto()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORDER_"))},
+            **SETTINGS,
             "DATABASE_URL": self.database_url,
             "AWS_ENDPOINT_URL": self.proxy.url,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "SENDER_EMAIL": "orders@chaos.test",
-            "OUTBOX_GRACE_SECONDS": "1",
-            "ORDER_MESSAGE_CONFIRM_SECONDS": "5",
-            "RETRY_VISIBILITY_BASE_SECONDS": "1",
-            "PAYMENT_RETRY_BASE_SECONDS": "0.01",
-            "DB_CONNECT_TIMEOUT": "2",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(REPO),
         }
         self.env.pop("API_KEY", None)
         self.env.update(self._create_aws_resources())
-        port = free_port()
-        self.api_url = f"http://127.0.0.1:{port}"
-        self.api = self._spawn(
-            "api",
-            [sys.executable, "-m", "tests.reliability.chaos", "serve-api", "--port", str(port)],
-        )
-        wait_until(self._api_ready, 30, "the API")
+        self._start_api()
         return self
 
     def stop(self) -> None:
@@ -118,6 +106,33 @@ class Stack:
         log.close()
         self._procs.append(proc)
         return proc
+
+    def _start_postgres(self) -> None:
+        from db.embedded import ensure_database, start_server
+        from db.migrate import migrate
+
+        self.postgres = start_server(self.root / "pgdata")
+        self.database_url = ensure_database(self.postgres.get_uri(), "chaos", recreate=True)
+        migrate(self.database_url)
+
+    def _start_moto(self) -> None:
+        """moto's own server (a subprocess), reached by the system only through the proxy."""
+        port = free_port()
+        self._spawn(
+            "moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        )
+        self.moto_url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _reachable(self.moto_url + "/moto-api/"), 20, "moto")
+        self.proxy = SwitchableProxy(port)
+
+    def _start_api(self) -> None:
+        port = free_port()
+        self.api_url = f"http://127.0.0.1:{port}"
+        self.api = self._spawn(
+            "api",
+            [sys.executable, "-m", "tests.reliability.chaos", "serve-api", "--port", str(port)],
+        )
+        wait_until(self._api_ready, 30, "the API")
 
     def _api_ready(self) -> bool:
         if self.api.poll() is not None:
