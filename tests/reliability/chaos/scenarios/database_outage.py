@@ -17,7 +17,11 @@ def database_outage_beyond_retries(stack: Stack, orders: int = 10) -> Outcome:
     failing until SQS's redrive policy (maxReceiveCount 5, exponential visibility backoff)
     moves it to the DLQ. Must hold: the orders are safe in the database, `admin check` reports
     every one of them and the dead letters, and `python -m processor dlq redrive` finishes
-    them once."""
+    them once.
+
+    The worker stops before the database returns: its sweeper would resend the messages of the
+    orders still PENDING at once and finish some of them before the checker looks (as it
+    does in production, but then the check would not be of the state the outage left)."""
     stack.stop_workers()
     outcome = Outcome(
         "PostgreSQL down longer than the retry budget",
@@ -30,6 +34,7 @@ def database_outage_beyond_retries(stack: Stack, orders: int = 10) -> Outcome:
     try:
         stack.start_worker()
         wait_until(lambda: stack.queue_depth(dlq) >= orders, 120, "the DLQ to take them", 0.5)
+        stack.stop_workers()
     finally:
         stack.start_database()
     outcome.figures["outage_seconds"] = round(time.monotonic() - outcome.started, 1)
@@ -42,5 +47,6 @@ def database_outage_beyond_retries(stack: Stack, orders: int = 10) -> Outcome:
     )
     redrive = stack.processor_cli("dlq", "redrive", timeout=120)
     outcome.require(redrive.returncode == 0, f"dlq redrive failed: {redrive.stderr[-500:]}")
+    stack.start_worker()
     audit(stack, outcome, accepted, exact_emails=False)
     return outcome.finish()
