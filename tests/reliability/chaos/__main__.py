@@ -29,7 +29,7 @@ from tests.reliability.chaos.stack import REPO, Stack
 Scenario = Callable[..., Outcome]
 
 # The scenarios of each scale, in order, with their arguments. `large` is what `make chaos`
-# runs; `small` takes about a minute.
+# runs (about 4 minutes); `small` takes under a minute.
 SCALES: dict[str, list[tuple[Scenario, dict[str, Any]]]] = {
     "small": [
         (idempotency_storm, {}),

@@ -214,6 +214,8 @@ class Stack:
     # --- database ----------------------------------------------------------------------------
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """One statement on a fresh autocommit connection: a restart between two queries
+        leaves no broken connection behind, and nothing holds a transaction open."""
         conn = psycopg2.connect(self.database_url, connect_timeout=5)
         try:
             conn.autocommit = True
@@ -224,6 +226,7 @@ class Stack:
             conn.close()
 
     def status(self, order_id: str) -> str:
+        """The order's saved status."""
         return str(self.query("SELECT status FROM orders WHERE order_id = %s", order_id)[0][0])
 
     def stop_database(self) -> None:
