@@ -11,7 +11,6 @@ import contextlib
 import io
 import logging
 import os
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -78,12 +77,6 @@ def autocommit(url: str) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:

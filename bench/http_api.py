@@ -18,12 +18,13 @@ import threading
 import time
 from typing import Any
 
-from bench.env import BenchEnv, autocommit, configured, free_port, stub_aws
+from bench.env import BenchEnv, autocommit, configured, stub_aws
 from bench.handlers import order_body, thread_safe, to_json
 from bench.measure import percentile, time_aws_calls, time_calls
 from bench.report import Figure, Section, ms, pct
 from bench.sizes import Sizes
 from processor import worker as worker_module
+from processor.local import free_port
 
 E2E_CLIENTS = 8
 WORKER_CONCURRENCY = 4

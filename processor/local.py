@@ -58,16 +58,23 @@ class MotoProcess:
                 time.sleep(0.05)
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick for port 0).
+
+    The one definition for the local system, the benchmarks and the tests: each server they
+    start gets a port of its own, so runs side by side never collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def spawn_moto(port: int = 0) -> MotoProcess:
     """Start the emulator (port 0: a free one); `wait_ready()` returns once it answers.
 
     Its own process, so the emulator does not share a GIL with the API and the processor; its
     own session, so a Ctrl-C to the terminal's group does not stop it before the processor has
     settled its in-flight messages. It exits by itself if this process dies (SIGKILL)."""
-    if port == 0:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+    port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
         [sys.executable, "-m", "processor.emulator", str(port), str(os.getpid())],
         stdout=subprocess.DEVNULL,

@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
+from processor.local import free_port
 from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,12 +30,6 @@ ORDER = {
     "customer_name": "Ada",
     "items": [{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}],
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _request(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -201,7 +195,7 @@ def stacks(tmp_path: Path) -> Iterator[list[Group]]:
 
 
 def test_make_run_prints_commands_that_work_verbatim_and_two_ctrl_c_stop_it_all(tmp_path, stacks):
-    port = _free_port()
+    port = free_port()
     stack = _make("run", tmp_path / "local", port)
     stacks.append(stack)
     banner = stack.wait_ready()
@@ -247,7 +241,7 @@ def test_make_run_prints_commands_that_work_verbatim_and_two_ctrl_c_stop_it_all(
 def test_make_services_and_the_printed_chalice_local_commands_are_the_whole_system(
     tmp_path, stacks
 ):
-    port = _free_port()
+    port = free_port()
     services = _make("services", tmp_path / "local", port)
     stacks.append(services)
     directory, script = _block(services.wait_ready(), "Serve the API with chalice local")
@@ -278,7 +272,7 @@ def test_make_services_and_the_printed_chalice_local_commands_are_the_whole_syst
 def test_two_sigterms_under_load_finish_or_release_every_message_in_flight(
     tmp_path, stacks, db, database_url, processor
 ):
-    port = _free_port()
+    port = free_port()
     stack = _make(
         "run",
         tmp_path / "local",
@@ -309,7 +303,7 @@ def test_two_sigints_under_load_stop_make_services_and_its_processor(
     from processor.config import settings
     from tests.helpers import order_request
 
-    port = _free_port()
+    port = free_port()
     stack = _make(
         "services", tmp_path / "local", port, DATABASE_URL=database_url, PAYMENT_LATENCY_MS="150"
     )
@@ -349,7 +343,7 @@ def _busy(db: Any) -> bool:
 
 
 def test_after_a_sigkill_a_restart_works_and_its_stop_is_clean(tmp_path, stacks):
-    port, data_dir = _free_port(), tmp_path / "local"
+    port, data_dir = free_port(), tmp_path / "local"
     killed = _make("run", data_dir, port)
     stacks.append(killed)
     killed.wait_ready()

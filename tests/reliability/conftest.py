@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from processor.local import free_port
 from tests.helpers import wait_until
-from tests.reliability.chaos import free_port, http_call
+from tests.reliability.chaos.client import http_call
 
 TABLES = ("orders", "order_items", "order_status_history", "idempotency_keys", "outbox", "payments")
 

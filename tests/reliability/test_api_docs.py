@@ -17,7 +17,7 @@ import pytest
 
 from processor.config import settings
 from tests.helpers import count
-from tests.reliability.chaos import http_call
+from tests.reliability.chaos.client import http_call
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from processor.openapi import render
-from tests.reliability.chaos import SCHEMATHESIS_MAX_EXAMPLES
+from tests.reliability.chaos.report import SCHEMATHESIS_MAX_EXAMPLES
 from tests.reliability.conftest import table_counts
 
 API_KEY = "contract-key"

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from processor.openapi import DOC_PATH, document, render
 from processor.schemas import MAX_UNIT_PRICE
-from tests.reliability.chaos import http_call
+from tests.reliability.chaos.client import http_call
 
 
 def test_checked_in_document_is_what_the_code_generates():

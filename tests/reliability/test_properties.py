@@ -32,12 +32,8 @@ from processor.invariants import PAYMENT_OUTCOMES
 from processor.jsonutil import dumps, loads
 from processor.payments import ChargeResult, SimulatedPaymentProvider, TransientPaymentError
 from processor.schemas import MAX_TOTAL, CreateOrderRequest
-from tests.reliability.chaos import (
-    MONEY_MAX_EXAMPLES,
-    PROPERTY_MAX_EXAMPLES,
-    UUID_PATTERN,
-    expected_subjects,
-)
+from tests.reliability.chaos.audit import UUID_PATTERN, expected_subjects
+from tests.reliability.chaos.report import MONEY_MAX_EXAMPLES, PROPERTY_MAX_EXAMPLES
 
 DB_SETTINGS = settings(
     max_examples=PROPERTY_MAX_EXAMPLES,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from processor.config import settings
-from tests.reliability.chaos import http_call
+from tests.reliability.chaos.client import http_call
 
 API_KEY = "schemathesis-key"
 MAX_EXAMPLES = 25

@@ -16,7 +16,7 @@ import pytest
 
 from db.connection import discard_connection
 from processor.observability import mask_email
-from tests.reliability.chaos import http_call
+from tests.reliability.chaos.client import http_call
 from tests.reliability.conftest import TABLES, table_counts
 
 INJECTIONS = [
