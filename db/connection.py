@@ -74,7 +74,7 @@ def _dsn_from_secret() -> str:
     secret_arn = os.environ.get("DB_SECRET_ARN")
     if not secret_arn:
         raise RuntimeError("set DATABASE_URL (or DB_SECRET_ARN with DB_HOST and DB_NAME)")
-    from processor.aws import client
+    from processor.adapters.aws import client
 
     secret = json.loads(
         client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalice import Response
 from chalice.app import Request
 
-from processor import errors
 from processor.config import settings
-from processor.domain import IDEMPOTENCY_KEY_PATTERN
+from processor.domain import errors
+from processor.domain.model import IDEMPOTENCY_KEY_PATTERN
 from processor.jsonutil import dumps, loads
 
 if TYPE_CHECKING:  # pydantic is imported by the first validation, not on every cold start

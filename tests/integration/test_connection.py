@@ -56,28 +56,28 @@ def test_each_thread_has_exactly_one_connection(db, database_url):
 def test_the_create_statement_is_prepared_once_per_connection_and_again_after_a_reconnect(
     system, db
 ):
-    from processor import services
+    from processor.orders import service as order_service
     from tests.helpers import order_request
 
     for _ in range(3):
-        services.create_order(order_request())
+        order_service.create_order(order_request())
     assert "orderflow_create_order" in get_connection_prepared()
     pid = _backend_pid()
     with db.cursor() as cur:
         cur.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-    services.create_order(order_request())
+    order_service.create_order(order_request())
     assert _backend_pid() != pid
     assert "orderflow_create_order" in get_connection_prepared()
     assert count(db, "SELECT count(*) FROM orders") == 4
 
 
 def test_prepared_statements_can_be_switched_off_for_rds_proxy(system, db, monkeypatch):
-    from processor import services
+    from processor.orders import service as order_service
     from tests.helpers import order_request
 
     monkeypatch.setenv("DB_PREPARED_STATEMENTS", "off")
     discard_connection()
-    services.create_order(order_request())
+    order_service.create_order(order_request())
     assert "orderflow_create_order" not in get_connection_prepared()
     assert count(db, "SELECT count(*) FROM orders") == 1
 

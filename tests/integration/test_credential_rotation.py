@@ -36,9 +36,9 @@ from db.migrate import (
     migrate,
     migrate_when_reachable,
 )
-from processor import services
-from processor.aws import client, reset_clients
-from processor.worker import Worker, WorkerOptions
+from processor.adapters.aws import client, reset_clients
+from processor.entrypoints.worker import Worker, WorkerOptions
+from processor.processing import service as processing
 from tests.helpers import invariant_violations, wait_until
 
 ROLE = "orderflow_app"
@@ -160,7 +160,7 @@ def cloud(password_server: PasswordServer, aws: dict[str, str]) -> Iterator[Clou
             "TRUNCATE orders, order_items, order_status_history, idempotency_keys, outbox,"
             " payments CASCADE"
         )
-        services.set_payment_provider(None)
+        processing.set_payment_provider(None)
         yield CloudDatabase(password_server, secret["ARN"])
     reset_dsn()
 

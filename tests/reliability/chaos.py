@@ -45,7 +45,7 @@ from uuid import uuid4
 
 import psycopg2
 
-from processor.domain import Status
+from processor.domain.model import Status
 from processor.jsonutil import loads
 from tests.helpers import wait_until
 
@@ -290,7 +290,7 @@ class Stack:
             return False
 
     def _create_aws_resources(self) -> dict[str, str]:
-        from processor.local import create_aws_resources
+        from processor.entrypoints.local import create_aws_resources
 
         aws = {k: v for k, v in self.env.items() if k.startswith("AWS_")}
         saved = {k: os.environ.get(k) for k in aws}
@@ -515,7 +515,7 @@ def _good_503(data: Any, headers: dict[str, str]) -> bool:
 
 def expected_subjects(order_id: str) -> dict[str, str]:
     """Email subject -> status, computed by the code that writes the emails."""
-    from processor.notifications import render_email
+    from processor.adapters.notifications import render_email
 
     stub = {"order_id": order_id, "customer_name": "", "items": [], "total_amount": 0}
     return {render_email(stub, status.value, None)[0]: status.value for status in Status}
@@ -1156,7 +1156,7 @@ def render_markdown(outcomes: list[Outcome], scale: str, seconds: float) -> str:
 
 def serve_api(port: int) -> None:
     """The API alone, as `make run` serves it (used as a subprocess by the Stack)."""
-    from processor.local import start_api
+    from processor.entrypoints.local import start_api
 
     server = start_api("127.0.0.1", port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

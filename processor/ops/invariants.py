@@ -37,7 +37,7 @@ from db.checks import InvariantQueries
 from db.connection import open_connection
 from db.reporting import Reporting
 from processor.config import settings
-from processor.domain import FINAL_STATUSES, TRANSITIONS, Status
+from processor.domain.model import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps
 
 DEFAULT_DEADLINE_SECONDS = 300.0
@@ -176,7 +176,7 @@ def _check_queues(report: CheckReport) -> None:
 
 
 def queue_depth(queue_url: str) -> dict[str, int]:
-    from processor.aws import client
+    from processor.adapters.aws import client
 
     attributes = client("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=list(_DEPTH_ATTRIBUTES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from processor.aws import client
+from processor.adapters.aws import client
 
 
 @dataclass(frozen=True)

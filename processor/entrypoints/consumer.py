@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from processor.aws import client
+from processor.adapters.aws import client
 from processor.config import settings
 from processor.observability import emit_metric, log_context
-from processor.services import UnknownOrder, process_order
+from processor.processing.service import UnknownOrder, process_order
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 16_384

@@ -3,7 +3,8 @@
 Two deliveries, one processing path. `worker` (Fargate) calls `consumer.handle_batch` itself:
 several consumer threads, long polling, a heartbeat that extends the visibility of in-flight
 messages. `lambda` (the local default, as in the cloud) hands each batch to the Chalice
-`process_orders` handler the way the SQS event source mapping does (`processor.event_source`).
+`process_orders` handler the way the SQS event source mapping does
+(`processor.entrypoints.event_source`).
 Both run the outbox sweeper loop and stop gracefully on SIGTERM/SIGINT: in-flight messages
 finish, received-but-unstarted ones are released at once, within STOP_SECONDS.
 """
@@ -16,14 +17,14 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from processor import outbox
-from processor.aws import client
+from processor.adapters.aws import client
 from processor.config import settings
-from processor.consumer import BatchOutcome, QueueMessage, handle_batch
-from processor.stopping import StopSignals
+from processor.entrypoints.consumer import BatchOutcome, QueueMessage, handle_batch
+from processor.entrypoints.stopping import StopSignals
+from processor.outbox import relay as outbox
 
 if TYPE_CHECKING:  # loaded only in lambda delivery: it imports the Chalice app
-    from processor.event_source import LambdaDelivery
+    from processor.entrypoints.event_source import LambdaDelivery
 
 log = logging.getLogger(__name__)
 DELIVERIES = ("worker", "lambda")
@@ -67,7 +68,7 @@ class Worker:
             raise RuntimeError("ORDER_QUEUE_URL is not set")
         lambda_delivery: LambdaDelivery | None = None
         if self.options.delivery == "lambda":
-            from processor.event_source import LambdaDelivery
+            from processor.entrypoints.event_source import LambdaDelivery
 
             lambda_delivery = LambdaDelivery(queue_url, client("sqs").meta.region_name)
         threads = [

@@ -16,12 +16,12 @@ from uuid import UUID
 
 from db.repository import OutboxRecord
 from db.uow import UnitOfWork
-from processor.aws import client
+from processor.adapters.aws import client
+from processor.adapters.notifications import Note, notify_batch
+from processor.api.views import order_view
 from processor.config import Settings, settings
 from processor.jsonutil import dumps
-from processor.notifications import Note, notify_batch
 from processor.observability import emit_metric
-from processor.views import order_view
 
 log = logging.getLogger(__name__)
 BATCH = 100
