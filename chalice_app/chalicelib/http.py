@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalice import Response
 from chalice.app import Request
 
+from db.errors import DatabaseUnavailable
 from processor.config import settings
 from processor.domain import errors
 from processor.domain.model import IDEMPOTENCY_KEY_PATTERN
@@ -50,13 +51,11 @@ def api_view(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        import psycopg2
-
         try:
             return view(*args, **kwargs)
         except errors.ServiceError as error:
             return error_response(error)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        except DatabaseUnavailable:
             log.warning("database unavailable", exc_info=True)
             return error_response(
                 errors.ServiceUnavailable(

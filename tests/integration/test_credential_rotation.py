@@ -36,7 +36,8 @@ from db.migrate import (
     migrate,
     migrate_when_reachable,
 )
-from processor.adapters.aws import client, reset_clients
+from db.secrets import reset_client
+from processor.adapters.aws import client
 from processor.entrypoints.worker import Worker, WorkerOptions
 from processor.processing import service as processing
 from tests.helpers import invariant_violations, wait_until
@@ -274,13 +275,13 @@ def test_a_failed_re_read_keeps_the_cached_secret(cloud: CloudDatabase) -> None:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DB_SECRET_MAX_AGE_SECONDS", "0")
         env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8218")  # nothing listens there
-        reset_clients()
+        reset_client()
         try:
             assert database_url() == cached
             assert get_connection().info.backend_pid in cloud.pg.app_sessions()
         finally:
             env.undo()
-            reset_clients()
+            reset_client()
 
 
 def test_the_migrate_function_connects_after_a_rotation(

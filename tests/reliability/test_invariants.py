@@ -15,6 +15,7 @@ from uuid import UUID
 import psycopg2
 import pytest
 
+from db.checks import Snapshot
 from processor.adapters.aws import client
 from processor.domain.model import Status
 from processor.ops.invariants import (
@@ -58,7 +59,7 @@ def scratch(database_url: str) -> Iterator[Any]:
 
 
 def _kinds(cur: Any, deadline: float = 300) -> dict[str, list[str | None]]:
-    report = _check_database(cur, deadline, 100)
+    report = _check_database(Snapshot.on(cur), deadline, 100)
     found: dict[str, list[str | None]] = {}
     for finding in report.findings:
         found.setdefault(finding.kind, []).append(finding.order_id)
