@@ -32,6 +32,7 @@ from typing import Any
 
 from db.checks import Snapshot, read_only_snapshot
 from db.errors import DatabaseError
+from processor.adapters.sqs import Queue
 from processor.config import settings
 from processor.domain.model import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps
@@ -141,20 +142,13 @@ def _check_database(snapshot: Snapshot, deadline: float, limit: int) -> CheckRep
     return report
 
 
-_DEPTH_ATTRIBUTES = {
-    "ApproximateNumberOfMessages": "visible",
-    "ApproximateNumberOfMessagesNotVisible": "in_flight",
-    "ApproximateNumberOfMessagesDelayed": "delayed",
-}
-
-
 def _check_queues(report: CheckReport) -> None:
     config = settings()
     for name, url in (("queue", config.queue_url), ("dlq", config.dlq_url)):
         if not url:
             continue
         try:
-            depth = queue_depth(url)
+            depth = Queue(url).depth()
         except Exception as error:
             report.findings.append(Finding("queue_unreachable", f"{name}: {error}"))
             continue
@@ -163,15 +157,6 @@ def _check_queues(report: CheckReport) -> None:
         if name == "dlq" and waiting:
             detail = f"{waiting} message(s) in the DLQ: `python -m processor dlq list`"
             report.findings.append(Finding("dead_letters", detail))
-
-
-def queue_depth(queue_url: str) -> dict[str, int]:
-    from processor.adapters.aws import client
-
-    attributes = client("sqs").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=list(_DEPTH_ATTRIBUTES)
-    )["Attributes"]
-    return {short: int(attributes.get(name, 0)) for name, short in _DEPTH_ATTRIBUTES.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
