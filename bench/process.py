@@ -23,6 +23,7 @@ from bench.measure import (
 )
 from bench.report import Figure, Section, ms, pct, ratio_figure
 from bench.sizes import Sizes
+from processor import bootstrap
 from processor.api.schemas import CreateOrderRequest
 from processor.domain.model import Status
 from processor.orders import service as order_service
@@ -126,7 +127,7 @@ def _race(contenders: dict[str, Callable[[UUID], Any]], orders: int) -> dict[str
 def run(env: BenchEnv, sizes: Sizes) -> Section:
     section = Section("process", "2. Process order")
     env.truncate()
-    processing.set_payment_provider(None)
+    bootstrap.set_payment_provider(None)
     floor, plain = RawLifecycle(env.database_url, True), RawLifecycle(env.database_url, False)
     try:
         with stub_aws() as stub, counting_connections():

@@ -102,7 +102,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 @pytest.fixture
 def system(db: Any, aws: dict[str, str]) -> dict[str, Any]:
     """Database and AWS ready for service-level tests."""
-    from processor.processing import service as processing
+    from processor import bootstrap
 
-    processing.set_payment_provider(None)
+    bootstrap.set_payment_provider(None)
     return {"db": db, **aws}

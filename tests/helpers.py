@@ -150,7 +150,7 @@ def advance_to(order_id: Any, target: str) -> None:
     from uuid import UUID
 
     from db.uow import UnitOfWork
-    from processor.config import settings
+    from processor.bootstrap import dependencies
     from processor.domain.model import Status, is_final
     from processor.processing.service import STEPS
 
@@ -162,7 +162,7 @@ def advance_to(order_id: Any, target: str) -> None:
             return
         if is_final(status):
             raise AssertionError(f"order stopped at {status}, never reached {target}")
-        STEPS[status](order_uuid, settings())
+        STEPS[status](order_uuid, dependencies())
 
 
 def emailed_statuses(endpoint: str, order_id: Any) -> list[str]:

@@ -1,5 +1,8 @@
 """Order use cases behind the API: create, get, list, cancel. The Chalice routes and the
-operator CLI call these functions and nothing below them."""
+operator CLI call these functions and nothing below them.
+
+Each takes its dependencies (`deps`, see processor/bootstrap.py); the entrypoints pass none and
+get the production wiring, unit tests pass fakes."""
 
 from __future__ import annotations
 
@@ -17,9 +20,9 @@ from db.repository import (
     OrderRow,
     OutboxRecord,
 )
-from db.uow import UnitOfWork
 from processor.api.pagination import decode_cursor, encode_cursor
 from processor.api.views import history_view, order_view
+from processor.bootstrap import Dependencies, dependencies
 from processor.domain.errors import (
     IdempotencyKeyReused,
     InvalidOrderState,
@@ -29,7 +32,6 @@ from processor.domain.errors import (
 from processor.domain.model import CANCELLABLE_STATUSES, Status
 from processor.jsonutil import dumps, loads
 from processor.observability import correlation_id, emit_metric, log_context
-from processor.outbox import relay as outbox
 
 if TYPE_CHECKING:  # request models arrive validated; the services never load pydantic
     from processor.api.schemas import CreateOrderRequest, ListOrdersQuery
@@ -53,13 +55,16 @@ def parse_order_id(text: str) -> UUID:
 
 
 def create_order(
-    request: CreateOrderRequest, idempotency_key: str | None = None
+    request: CreateOrderRequest,
+    idempotency_key: str | None = None,
+    deps: Dependencies | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept an order; returns (response body, replayed).
 
     Order, items, history and outbox records commit together, then the queue message is sent
     at once; if SQS is down the sweeper sends it later, so an accepted order is never lost.
     """
+    deps = deps or dependencies()
     order_id = uuid4()
     now = _now()
     items = [ItemRow(i.product_name, i.quantity, i.unit_price) for i in request.items]
@@ -79,7 +84,7 @@ def create_order(
     if idempotency_key is not None:
         claim = IdempotencyClaim(idempotency_key, _request_hash(request), 201, dumps(view))
     message = {"order_id": str(order_id), "correlation_id": correlation_id()}
-    with UnitOfWork(single_statement=True) as uow:
+    with deps.uow(single_statement=True) as uow:
         outbox_id = uow.orders.add(order, items, message, claim)
         if outbox_id is None:
             assert claim is not None
@@ -87,7 +92,7 @@ def create_order(
     with log_context(order_id=str(order_id)):
         log.info("order created", extra={"total_amount": str(order.total_amount)})
     emit_metric("OrdersCreated")
-    outbox.publish_new_order(
+    deps.publisher.publish_new_order(
         OutboxRecord(outbox_id, "order", order_id, order.status, message, attempts=0)
     )
     return view, False
@@ -106,8 +111,9 @@ def _request_hash(request: CreateOrderRequest) -> str:
     return hashlib.sha256(dumps(request.model_dump(mode="python")).encode()).hexdigest()
 
 
-def get_order(order_id: UUID) -> dict[str, Any]:
-    with UnitOfWork() as uow:
+def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
+    deps = deps or dependencies()
+    with deps.uow() as uow:
         order = uow.orders.get(order_id)
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist")
@@ -116,13 +122,14 @@ def get_order(order_id: UUID) -> dict[str, Any]:
     return view
 
 
-def list_orders(query: ListOrdersQuery) -> dict[str, Any]:
+def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dict[str, Any]:
+    deps = deps or dependencies()
     after = decode_cursor(query.cursor) if query.cursor else None
     filters = ListFilter(
         status=query.status.value if query.status else None,
         customer_email=query.customer_email,
     )
-    with UnitOfWork() as uow:
+    with deps.uow() as uow:
         rows = uow.orders.list(filters, query.limit + 1, query.offset, after)
         page, has_more = rows[: query.limit], len(rows) > query.limit
         items = uow.orders.items_for([row.order_id for row in page]) if page else {}
@@ -138,9 +145,10 @@ def list_orders(query: ListOrdersQuery) -> dict[str, Any]:
     }
 
 
-def cancel_order(order_id: UUID) -> dict[str, Any]:
+def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
     """Cancel before payment starts; cancelling a cancelled order is a harmless no-op."""
-    with UnitOfWork() as uow:
+    deps = deps or dependencies()
+    with deps.uow() as uow:
         note_id = uow.orders.transition(
             order_id,
             [s.value for s in CANCELLABLE_STATUSES],
@@ -162,5 +170,5 @@ def cancel_order(order_id: UUID) -> dict[str, Any]:
     if note_id is not None:
         # Every unsent notification of the order, oldest first: create_order leaves the PENDING
         # email to the processor, and it must not arrive after the cancellation (or never).
-        outbox.publish_quietly(order_id=order_id, kind="notification")
-    return get_order(order_id)
+        deps.publisher.publish_notifications(order_id)
+    return get_order(order_id, deps)

@@ -1,5 +1,8 @@
 """Order processing: advance an order through its steps (start, charge, fulfil, complete).
-The SQS Lambda handler and the Fargate worker reach it through `entrypoints.consumer` only."""
+The SQS Lambda handler and the Fargate worker reach it through `entrypoints.consumer` only.
+
+`process_order` takes its dependencies (`deps`, see processor/bootstrap.py): the consumer
+passes none and gets the production wiring, unit tests pass fakes."""
 
 from __future__ import annotations
 
@@ -10,17 +13,10 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from db.repository import OrderRow
-from db.uow import UnitOfWork
-from processor.adapters.payments import (
-    ChargeResult,
-    PaymentProvider,
-    SimulatedPaymentProvider,
-    TransientPaymentError,
-)
-from processor.config import Settings, settings
+from processor.adapters.payments import ChargeResult, TransientPaymentError
+from processor.bootstrap import Dependencies, dependencies
 from processor.domain.model import Status, check_transition, is_final
 from processor.observability import emit_metric
-from processor.outbox import relay as outbox
 
 log = logging.getLogger(__name__)
 
@@ -33,31 +29,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_provider: PaymentProvider | None = None
-
-
-def payment_provider() -> PaymentProvider:
-    global _provider
-    if _provider is None:
-        _provider = SimulatedPaymentProvider(settings())
-    return _provider
-
-
-def set_payment_provider(provider: PaymentProvider | None) -> None:
-    """Swap the provider (tests, or a real processor wired in at start-up)."""
-    global _provider
-    _provider = provider
-
-
-def process_order(order_id: UUID) -> Status:
+def process_order(order_id: UUID, deps: Dependencies | None = None) -> Status:
     """Advance an order to a final state, one committed step at a time.
 
     Safe under redelivery and concurrency: each step is a guarded update, so a repeated or
     racing call continues from the saved status and never repeats a step.
     Raises UnknownOrder (poison) or TransientPaymentError (retry later).
     """
-    config = settings()
-    with UnitOfWork() as uow:
+    deps = deps or dependencies()
+    with deps.uow() as uow:
         current = uow.orders.get_status(order_id)
     if current is None:
         raise UnknownOrder(f"order {order_id} does not exist")
@@ -65,19 +45,19 @@ def process_order(order_id: UUID) -> Status:
     try:
         while not is_final(status):
             started = time.monotonic()
-            previous, status = status, STEPS[status](order_id, config)
+            previous, status = status, STEPS[status](order_id, deps)
             elapsed_ms = (time.monotonic() - started) * 1000
             log.info("step %s -> %s", previous, status, extra={"duration_ms": round(elapsed_ms)})
             emit_metric("StepLatency", elapsed_ms, "Milliseconds", step=previous.value)
     finally:
-        outbox.publish_quietly(order_id=order_id, kind="notification")
+        deps.publisher.publish_notifications(order_id)
     return status
 
 
-def _move(order_id: UUID, current: Status, target: Status, reason: str | None = None) -> Status:
+def _move(deps: Dependencies, order_id: UUID, current: Status, target: Status) -> Status:
     check_transition(current, target)
-    with UnitOfWork() as uow:
-        note_id = uow.orders.transition(order_id, [current.value], target.value, _now(), reason)
+    with deps.uow() as uow:
+        note_id = uow.orders.transition(order_id, [current.value], target.value, _now())
         if note_id is None:
             saved = uow.orders.get_status(order_id)
             return Status(saved) if saved else current
@@ -85,15 +65,16 @@ def _move(order_id: UUID, current: Status, target: Status, reason: str | None = 
     return target
 
 
-def _start_processing(order_id: UUID, config: Settings) -> Status:
-    return _move(order_id, Status.PENDING, Status.PROCESSING)
+def _start_processing(order_id: UUID, deps: Dependencies) -> Status:
+    return _move(deps, order_id, Status.PENDING, Status.PROCESSING)
 
 
-def _charge(order_id: UUID, config: Settings) -> Status:
+def _charge(order_id: UUID, deps: Dependencies) -> Status:
     """Charge once per order. The order row stays locked from payment start to the recorded
     outcome, so a concurrent delivery waits instead of calling the provider a second time, and
     a cancel arriving meanwhile sees the payment and is refused."""
-    with UnitOfWork() as uow:
+    config = deps.settings
+    with deps.uow() as uow:
         payment = uow.orders.start_payment(order_id, _now())
         if payment is None:
             saved = uow.orders.get_status(order_id)
@@ -102,7 +83,7 @@ def _charge(order_id: UUID, config: Settings) -> Status:
             order = uow.orders.get(order_id)
             assert order is not None
             try:
-                result, attempts = _charge_with_retries(order, payment.attempts, config)
+                result, attempts = _charge_with_retries(deps, order, payment.attempts)
             except TransientPaymentError:
                 uow.payments.record_attempts(order_id, config.payment_retry_attempts)
                 uow.commit()
@@ -132,9 +113,9 @@ def _charge(order_id: UUID, config: Settings) -> Status:
 
 
 def _charge_with_retries(
-    order: OrderRow, previous_attempts: int, config: Settings
+    deps: Dependencies, order: OrderRow, previous_attempts: int
 ) -> tuple[ChargeResult, int]:
-    provider = payment_provider()
+    config, provider = deps.settings, deps.payments
     for attempt in range(config.payment_retry_attempts):
         try:
             result = provider.charge(
@@ -151,20 +132,20 @@ def _charge_with_retries(
     raise AssertionError("unreachable")
 
 
-def _fulfil(order_id: UUID, config: Settings) -> Status:
-    if config.fulfilment_delay_seconds:
-        time.sleep(config.fulfilment_delay_seconds)
-    return _move(order_id, Status.PAYMENT_CONFIRMED, Status.FULFILLED)
+def _fulfil(order_id: UUID, deps: Dependencies) -> Status:
+    if deps.settings.fulfilment_delay_seconds:
+        time.sleep(deps.settings.fulfilment_delay_seconds)
+    return _move(deps, order_id, Status.PAYMENT_CONFIRMED, Status.FULFILLED)
 
 
-def _complete(order_id: UUID, config: Settings) -> Status:
-    if config.completion_delay_seconds:
-        time.sleep(config.completion_delay_seconds)
-    return _move(order_id, Status.FULFILLED, Status.COMPLETED)
+def _complete(order_id: UUID, deps: Dependencies) -> Status:
+    if deps.settings.completion_delay_seconds:
+        time.sleep(deps.settings.completion_delay_seconds)
+    return _move(deps, order_id, Status.FULFILLED, Status.COMPLETED)
 
 
 # What the processor does in each non-final status.
-STEPS: dict[Status, Callable[[UUID, Settings], Status]] = {
+STEPS: dict[Status, Callable[[UUID, Dependencies], Status]] = {
     Status.PENDING: _start_processing,
     Status.PROCESSING: _charge,
     Status.PAYMENT_CONFIRMED: _fulfil,

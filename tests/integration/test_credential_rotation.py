@@ -37,9 +37,9 @@ from db.migrate import (
     migrate_when_reachable,
 )
 from db.secrets import reset_client
+from processor import bootstrap
 from processor.adapters.aws import client
 from processor.entrypoints.worker import Worker, WorkerOptions
-from processor.processing import service as processing
 from tests.helpers import invariant_violations, wait_until
 
 ROLE = "orderflow_app"
@@ -161,7 +161,7 @@ def cloud(password_server: PasswordServer, aws: dict[str, str]) -> Iterator[Clou
             "TRUNCATE orders, order_items, order_status_history, idempotency_keys, outbox,"
             " payments CASCADE"
         )
-        processing.set_payment_provider(None)
+        bootstrap.set_payment_provider(None)
         yield CloudDatabase(password_server, secret["ARN"])
     reset_dsn()
 

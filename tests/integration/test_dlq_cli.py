@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from processor import bootstrap
 from processor.__main__ import main
 from processor.adapters.aws import client
 from processor.adapters.payments import ChargeResult
 from processor.entrypoints.consumer import QueueMessage, handle_batch
 from processor.orders import service as order_service
-from processor.processing import service as processing
 from tests.helpers import (
     consume_once,
     order_request,
@@ -75,7 +75,7 @@ def test_list_show_and_redrive_bring_a_dead_lettered_order_to_completion(system,
     assert main(["dlq", "show", "no-such-id"]) == 1
     assert "no message no-such-id in the DLQ" in capsys.readouterr().err
 
-    processing.set_payment_provider(ApprovingProvider())  # the provider is back
+    bootstrap.set_payment_provider(ApprovingProvider())  # the provider is back
     assert main(["dlq", "redrive"]) == 0
     assert "redriven  1" in capsys.readouterr().out
     assert queue_depth(dlq) == (0, 0)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import pytest
 
+from processor import bootstrap
 from processor.adapters.payments import TransientPaymentError
 from processor.domain.errors import InvalidOrderState
 from processor.orders import service as order_service
@@ -134,7 +135,7 @@ def test_cancelling_an_unknown_order_is_404(api, system):
 
 def test_a_cancel_arriving_during_the_charge_waits_for_it_and_is_refused(system):
     provider = BlockingProvider()
-    processing.set_payment_provider(provider)
+    bootstrap.set_payment_provider(provider)
     order_id = _create()
     results: dict[str, Any] = {}
 

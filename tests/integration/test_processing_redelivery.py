@@ -11,6 +11,7 @@ from uuid import UUID
 
 import pytest
 
+from processor import bootstrap
 from processor.adapters.aws import client
 from processor.config import Settings
 from processor.domain.model import Status
@@ -84,7 +85,7 @@ def test_two_copies_of_a_message_in_one_batch_run_one_lifecycle(system, provider
 
 def test_two_consumers_handling_one_message_at_once_charge_it_once(system):
     provider = BlockingProvider()
-    processing.set_payment_provider(provider)
+    bootstrap.set_payment_provider(provider)
     message = _create_and_receive(system)
     outcomes: list[Any] = []
     first = threading.Thread(target=lambda: outcomes.append(handle_batch([message])))

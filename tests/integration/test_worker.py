@@ -19,11 +19,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
+from processor import bootstrap
 from processor.adapters import aws
 from processor.adapters.aws import client
 from processor.entrypoints.worker import Worker, WorkerOptions
 from processor.orders import service as order_service
-from processor.processing import service as processing
 from tests.helpers import (
     BlockingProvider,
     CountingProvider,
@@ -70,7 +70,7 @@ def _all_final(db: Any) -> bool:
 
 def test_a_running_worker_processes_orders_as_they_arrive(system):
     provider = CountingProvider()
-    processing.set_payment_provider(provider)
+    bootstrap.set_payment_provider(provider)
     with running() as worker:
         orders = _create(
             "a@example.com", "b+decline@example.com", "c+flaky@example.com", "d@example.com"
@@ -89,7 +89,7 @@ def test_a_running_worker_processes_orders_as_they_arrive(system):
 
 def test_a_stop_mid_batch_finishes_the_message_in_flight_and_releases_the_others(system):
     blocking = BlockingProvider()
-    processing.set_payment_provider(blocking)
+    bootstrap.set_payment_provider(blocking)
     orders = _create(*(f"customer{n}@example.com" for n in range(4)))  # queued before start
 
     with running(WorkerOptions(concurrency=1, wait_seconds=1, sweep_interval=0)) as worker:
@@ -104,7 +104,7 @@ def test_a_stop_mid_batch_finishes_the_message_in_flight_and_releases_the_others
     assert queue_depth(system["ORDER_QUEUE_URL"]) == (3, 0)  # visible again at once
 
     second = CountingProvider()
-    processing.set_payment_provider(second)
+    bootstrap.set_payment_provider(second)
     with running():
         wait_until(lambda: _all_final(system["db"]), what="the second run to finish the rest")
     assert set(_statuses(system["db"]).values()) == {"COMPLETED"}
@@ -226,7 +226,7 @@ def test_two_signals_stop_an_idle_worker_within_ten_seconds_with_its_default_lon
 
 def test_the_heartbeat_keeps_a_slow_message_from_a_second_consumer(system):
     blocking = BlockingProvider()
-    processing.set_payment_provider(blocking)
+    bootstrap.set_payment_provider(blocking)
     beats: list[int] = []
     received: list[str] = []
 

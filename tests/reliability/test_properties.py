@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from processor import bootstrap
 from processor.adapters.payments import (
     ChargeResult,
     SimulatedPaymentProvider,
@@ -150,9 +151,9 @@ def crash_after(steps: int | None) -> Iterator[None]:
     done = 0
 
     def wrap(step: Callable[..., Status]) -> Callable[..., Status]:
-        def crashing(order_id: UUID, config: Any) -> Status:
+        def crashing(order_id: UUID, deps: Any) -> Status:
             nonlocal done
-            result = step(order_id, config)
+            result = step(order_id, deps)
             done += 1
             if done == steps:
                 raise Crash(f"after step {steps}")
@@ -222,9 +223,9 @@ def _apply(order_id: UUID, action: str, arg: int | None) -> None:
 def provider(system: dict[str, Any], configure: Any) -> Iterator[CountingProvider]:
     configure(PAYMENT_RETRY_ATTEMPTS="1")  # so `+flaky` errors reach the consumer (redelivery)
     counting = CountingProvider()
-    processing.set_payment_provider(counting)
+    bootstrap.set_payment_provider(counting)
     yield counting
-    processing.set_payment_provider(None)
+    bootstrap.set_payment_provider(None)
 
 
 @given(
