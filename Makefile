@@ -83,7 +83,7 @@ chaos: $(STAMP)  ## fault injection at scale; rewrites RELIABILITY.md (fails on 
 	$(PY) -m tests.reliability.chaos run --scale large --output RELIABILITY.md
 
 openapi: $(STAMP)  ## regenerate docs/openapi.json from the pydantic models
-	$(PY) -m processor.openapi docs/openapi.json
+	$(PY) -m processor.api.openapi docs/openapi.json
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

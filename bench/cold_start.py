@@ -43,7 +43,7 @@ import json, statistics, sys, time
 import app
 imported = time.perf_counter()
 if sys.argv[2] == "sqs":
-    import processor.consumer
+    import processor.entrypoints.consumer
     print(json.dumps({"first": time.perf_counter() - imported,
                       "pydantic": "pydantic" in sys.modules}))
     raise SystemExit
@@ -215,7 +215,7 @@ def _bundle(root: Path) -> tuple[Path, Path, str]:
 def _is_current(bundle: Path) -> bool:
     """Whether the unpacked bundle holds the current source of app, chalicelib, processor, db."""
     sources = [REPO / "chalice_app" / "app.py", *(REPO / "chalice_app").glob("chalicelib/*.py")]
-    sources += [*REPO.glob("processor/*.py"), *REPO.glob("db/*.py")]
+    sources += [*REPO.glob("processor/**/*.py"), *REPO.glob("db/*.py")]
     for source in sources:
         relative = source.relative_to(REPO)
         if relative.parts[0] == "chalice_app":

@@ -25,7 +25,7 @@ from bench.measure import (
 )
 from bench.report import Figure, Section, ms, pct, ratio_figure
 from bench.sizes import Sizes
-from processor import outbox
+from processor.outbox import relay as outbox
 
 TARGET_RATIO = 1.5
 MAX_STATEMENTS = 3

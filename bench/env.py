@@ -23,7 +23,7 @@ import psycopg2
 from db.connection import reset_dsn
 from db.embedded import ensure_database, start_server, with_database
 from db.migrate import migrate
-from processor import aws
+from processor.adapters import aws
 from processor.config import settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,7 +81,7 @@ def autocommit(url: str) -> Iterator[Any]:
 
 def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
     """Embedded PostgreSQL (unless DATABASE_URL) + a moto server process; env vars set."""
-    from processor.local import create_aws_resources
+    from processor.entrypoints.local import create_aws_resources
 
     stack = contextlib.ExitStack()
     try:
@@ -112,8 +112,9 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
 
 
 def _start_moto(stack: contextlib.ExitStack) -> tuple[str, str]:
-    """The emulators `make run` uses (processor.emulator): SQS/SNS and SES, own processes."""
-    from processor.local import start_emulators
+    """The emulators `make run` uses (processor.adapters.emulator): SQS/SNS and SES, each in
+    its own process."""
+    from processor.entrypoints.local import start_emulators
 
     emulators = start_emulators()
     for emulator in emulators:

@@ -1,4 +1,4 @@
-"""5. Listing at scale: pages of `services.list_orders` over a million orders.
+"""5. Listing at scale: pages of `order_service.list_orders` over a million orders.
 
 The orders are generated in SQL (INSERT ... SELECT generate_series, one item each) into their
 own database, which is kept between runs while its size and the migrations are unchanged.
@@ -16,9 +16,9 @@ from bench.measure import count_sql, counting_connections, interleave, median
 from bench.report import Figure, Section, ms, ratio_figure
 from bench.sizes import Sizes
 from db.migrate import MIGRATIONS_DIR
-from processor import services
-from processor.pagination import encode_cursor
-from processor.schemas import ListOrdersQuery
+from processor.api.pagination import encode_cursor
+from processor.api.schemas import ListOrdersQuery
+from processor.orders import service as order_service
 
 DATABASE = "orderflow_bench_listing"
 PAGE = 50
@@ -115,7 +115,7 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         ),
     }
     calls: dict[str, Callable[[], Any]] = {
-        name: (lambda q=query: services.list_orders(q)) for name, query in queries.items()
+        name: (lambda q=query: order_service.list_orders(q)) for name, query in queries.items()
     }
     with configured(DATABASE_URL=url), counting_connections():
         timed = interleave(calls, sizes.listing_repeats)

@@ -1,4 +1,4 @@
-"""2. Full lifecycle of an order through `services.process_order` vs raw SQL doing the same
+"""2. Full lifecycle of an order through `processing.process_order` vs raw SQL doing the same
 state updates (each step committed on its own, as the service must)."""
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from bench.measure import (
 )
 from bench.report import Figure, Section, ms, pct, ratio_figure
 from bench.sizes import Sizes
-from processor import services
-from processor.domain import Status
-from processor.schemas import CreateOrderRequest
+from processor import bootstrap
+from processor.api.schemas import CreateOrderRequest
+from processor.domain.model import Status
+from processor.orders import service as order_service
+from processor.processing import service as processing
 
 TARGET_RATIO = 2.0
 STEPS = ("PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED", "COMPLETED")
@@ -106,11 +108,11 @@ class RawLifecycle:
 
 def _new_orders(n: int) -> list[UUID]:
     request = CreateOrderRequest.model_validate(order_body(3))
-    return [UUID(services.create_order(request)[0]["order_id"]) for _ in range(n)]
+    return [UUID(order_service.create_order(request)[0]["order_id"]) for _ in range(n)]
 
 
 def _process(order_id: UUID) -> None:
-    status = services.process_order(order_id)
+    status = processing.process_order(order_id)
     if status != Status.COMPLETED:
         raise RuntimeError(f"order {order_id} ended {status}")
 
@@ -125,7 +127,7 @@ def _race(contenders: dict[str, Callable[[UUID], Any]], orders: int) -> dict[str
 def run(env: BenchEnv, sizes: Sizes) -> Section:
     section = Section("process", "2. Process order")
     env.truncate()
-    services.set_payment_provider(None)
+    bootstrap.set_payment_provider(None)
     floor, plain = RawLifecycle(env.database_url, True), RawLifecycle(env.database_url, False)
     try:
         with stub_aws() as stub, counting_connections():

@@ -43,43 +43,43 @@ def json_errors(event: Any, get_response: Any) -> Response:
 @app.route("/orders", methods=["POST"])
 @api_view
 def create_order() -> Response:
-    from processor import services
-    from processor.schemas import CreateOrderRequest
+    from processor.api.schemas import CreateOrderRequest
+    from processor.orders import service as order_service
 
     request = app.current_request
     require_api_key(request)
     order = parse_body(request, CreateOrderRequest)
-    body, replayed = services.create_order(order, idempotency_key(request))
+    body, replayed = order_service.create_order(order, idempotency_key(request))
     return json_response(body, 201, {"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @app.route("/orders", methods=["GET"])
 @api_view
 def list_orders() -> Response:
-    from processor import services
-    from processor.schemas import ListOrdersQuery
+    from processor.api.schemas import ListOrdersQuery
+    from processor.orders import service as order_service
 
     require_api_key(app.current_request)
     query = validate(ListOrdersQuery, dict(app.current_request.query_params or {}))
-    return json_response(services.list_orders(query))
+    return json_response(order_service.list_orders(query))
 
 
 @app.route("/orders/{order_id}", methods=["GET"])
 @api_view
 def get_order(order_id: str) -> Response:
-    from processor import services
+    from processor.orders import service as order_service
 
     require_api_key(app.current_request)
-    return json_response(services.get_order(services.parse_order_id(order_id)))
+    return json_response(order_service.get_order(order_service.parse_order_id(order_id)))
 
 
 @app.route("/orders/{order_id}/cancel", methods=["POST"])
 @api_view
 def cancel_order(order_id: str) -> Response:
-    from processor import services
+    from processor.orders import service as order_service
 
     require_api_key(app.current_request)
-    return json_response(services.cancel_order(services.parse_order_id(order_id)))
+    return json_response(order_service.cancel_order(order_service.parse_order_id(order_id)))
 
 
 @app.route("/openapi.json", methods=["GET"])
@@ -88,8 +88,8 @@ def openapi_document() -> Response:
     """The contract, generated from the pydantic models; public, like any API reference.
     It declares the API key exactly when this deployment requires one. Imported on first use
     so that cold starts of the other routes do not pay for it."""
+    from processor.api.openapi import render
     from processor.config import settings
-    from processor.openapi import render
 
     return Response(
         body=render(settings().api_key_required), headers={"Content-Type": "application/json"}
@@ -113,14 +113,14 @@ def api_reference() -> Response:
     batch_size=int(os.environ.get("SQS_BATCH_SIZE", "10")),
 )
 def process_orders(event: SQSEvent) -> dict[str, Any]:
-    from processor import consumer
+    from processor.entrypoints import consumer
 
     return consumer.lambda_batch_response([record.to_dict() for record in event])
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep_outbox(event: Any) -> dict[str, int]:
-    from processor import outbox
+    from processor.outbox import relay as outbox
 
     result = outbox.sweep()
     return {"sent": result.sent, "failed": result.failed}

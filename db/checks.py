@@ -7,11 +7,18 @@ each status implies) come from the caller, so the domain stays the single source
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from psycopg2.extensions import cursor as Cursor
+
+from db.connection import open_connection
+from db.errors import translating
+from db.reporting import Reporting
 
 
 class InvariantQueries:
@@ -119,3 +126,31 @@ class InvariantQueries:
             (allowed, limit),
         )
         return list(self._cur.fetchall())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The checker's queries, all on one cursor (so one transaction, one consistent view)."""
+
+    checks: InvariantQueries
+    reporting: Reporting
+
+    @classmethod
+    def on(cls, cursor: Cursor) -> Snapshot:
+        return cls(InvariantQueries(cursor), Reporting(cursor))
+
+
+@contextmanager
+def read_only_snapshot() -> Iterator[Snapshot]:
+    """A read-only REPEATABLE READ transaction on a connection of its own: one consistent
+    snapshot however long the checks take, and a checker that can never write. Driver errors
+    leave as `db.errors` exceptions."""
+    with translating():
+        conn = open_connection()  # re-reads a rotated secret, as every other connection does
+        try:
+            conn.set_session(readonly=True, isolation_level="REPEATABLE READ")
+            with conn.cursor() as cur:
+                yield Snapshot.on(cur)
+            conn.rollback()
+        finally:
+            conn.close()

@@ -13,7 +13,6 @@ the secret and tries once more, so a rotation costs one refused connect, not a r
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import select
@@ -23,6 +22,8 @@ from collections.abc import Callable
 
 import psycopg2
 import psycopg2.extensions
+
+from db.secrets import read_secret, reset_client
 
 IDLE_PING_SECONDS = 30.0
 DEFAULT_SECRET_MAX_AGE_SECONDS = 900.0
@@ -74,11 +75,7 @@ def _dsn_from_secret() -> str:
     secret_arn = os.environ.get("DB_SECRET_ARN")
     if not secret_arn:
         raise RuntimeError("set DATABASE_URL (or DB_SECRET_ARN with DB_HOST and DB_NAME)")
-    from processor.aws import client
-
-    secret = json.loads(
-        client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-    )
+    secret = read_secret(secret_arn)
     return psycopg2.extensions.make_dsn(
         host=os.environ["DB_HOST"],
         port=os.environ.get("DB_PORT", "5432"),
@@ -90,10 +87,12 @@ def _dsn_from_secret() -> str:
 
 
 def reset_dsn() -> None:
-    """Forget the cached DSN and this thread's connection (tests switch databases)."""
+    """Forget the cached DSN, the Secrets Manager client and this thread's connection (tests
+    switch databases and endpoints)."""
     global _dsn
     with _dsn_lock:
         _dsn = None
+    reset_client()
     discard_connection()
 
 

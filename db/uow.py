@@ -1,4 +1,8 @@
-"""Unit of work: one transaction, committed explicitly, rolled back by default."""
+"""Unit of work: one transaction, committed explicitly, rolled back by default.
+
+Driver errors leave it as `db.errors` exceptions (`DatabaseUnavailable` when the server cannot
+be reached), so no caller outside db/ needs to know the driver.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import psycopg2
 import psycopg2.extras
 
 from db.connection import discard_connection, get_connection
+from db.errors import translated, translating
 from db.reporting import Reporting
 from db.repository import OrderRepository, OutboxRepository, PaymentRepository
 
@@ -25,7 +30,8 @@ class UnitOfWork:
         self._single_statement = single_statement
 
     def __enter__(self) -> UnitOfWork:
-        self._conn = get_connection()
+        with translating():
+            self._conn = get_connection()
         self._conn.autocommit = self._single_statement
         self._cursor = self._conn.cursor()
         self.orders = OrderRepository(self._cursor)
@@ -53,7 +59,9 @@ class UnitOfWork:
             self._conn.rollback()
         except psycopg2.Error:
             discard_connection()
-            return
-        if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
-            # The server may have dropped us; start the next unit of work on a fresh connection.
-            discard_connection()
+        else:
+            if isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                # The server may have dropped us; the next unit of work gets a fresh connection.
+                discard_connection()
+        if isinstance(exc, psycopg2.Error):
+            raise translated(exc) from exc

@@ -1,1 +1,2 @@
-"""orderflow: the order service core (domain, services, adapters) shared by Lambda and Fargate."""
+"""orderflow: the order service core shared by Lambda and Fargate: domain, use cases (orders,
+processing, outbox), adapters, entrypoints and operator tools, one subpackage each."""

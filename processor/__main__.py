@@ -12,8 +12,8 @@ import sys
 from uuid import UUID
 
 from processor.config import settings
+from processor.entrypoints.worker import DELIVERIES, MAX_WAIT_SECONDS
 from processor.observability import configure_logging
-from processor.worker import DELIVERIES, MAX_WAIT_SECONDS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     notes.add_argument("--limit", type=int, default=20)
     notes.add_argument("--follow", action="store_true")
     _add_dlq_commands(admin_commands.add_parser("dlq", help="inspect and redrive the DLQ"))
-    from processor import invariants
+    from processor.ops import invariants
 
     invariants.add_arguments(
         admin_commands.add_parser("check", help="verify stored data against the guarantees")
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
     if args.command == "worker":
-        from processor.worker import WorkerOptions, run_worker
+        from processor.entrypoints.worker import WorkerOptions, run_worker
 
         return run_worker(
             WorkerOptions(
@@ -111,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.command == "local":
-        from processor.local import run
+        from processor.entrypoints.local import run
 
         return run(args.port, args.services_only, args.processor)
     if args.command == "sweep":
-        from processor.admin import emit
-        from processor.outbox import sweep
+        from processor.ops.admin import emit
+        from processor.outbox.relay import sweep
 
         result = sweep()
         emit({"sent": result.sent, "failed": result.failed}, as_json=True)
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _admin(args: argparse.Namespace) -> int:
-    from processor import admin
+    from processor.ops import admin
 
     if args.stack:
         admin.load_stack_environment(args.stack)
@@ -149,21 +149,21 @@ def _admin(args: argparse.Namespace) -> int:
         else:
             admin.tail_notifications(args.limit, args.follow)
     elif command == "check":
-        from processor import invariants
+        from processor.ops import invariants
 
         return invariants.run(args)
     elif command == "dlq":
         return _dlq(args, args.json)
     elif command == "emails":
-        from processor.local import sent_emails
+        from processor.entrypoints.local import sent_emails
 
         admin.emit(sent_emails(args.endpoint), args.json)
     return 0
 
 
 def _dlq(args: argparse.Namespace, as_json: bool) -> int:
-    from processor import dlq
-    from processor.admin import emit
+    from processor.ops import dlq
+    from processor.ops.admin import emit
 
     config = settings()
     if not config.dlq_url or not config.queue_url:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from processor.domain import Status
+from processor.domain.model import Status
 
 
 def _float(name: str, default: float) -> float:

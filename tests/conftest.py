@@ -14,9 +14,9 @@ import pytest
 from db.connection import reset_dsn
 from db.embedded import ensure_database, start_server
 from db.migrate import migrate
-from processor.aws import reset_clients
+from processor.adapters.aws import reset_clients
 from processor.config import settings
-from processor.local import create_aws_resources
+from processor.entrypoints.local import create_aws_resources
 
 TABLES = "orders, order_items, order_status_history, idempotency_keys, outbox, payments"
 
@@ -102,7 +102,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 @pytest.fixture
 def system(db: Any, aws: dict[str, str]) -> dict[str, Any]:
     """Database and AWS ready for service-level tests."""
-    from processor import services
+    from processor import bootstrap
 
-    services.set_payment_provider(None)
+    bootstrap.set_payment_provider(None)
     return {"db": db, **aws}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from processor.aws import client
-from processor.schemas import CreateOrderRequest
+from processor.adapters.aws import client
+from processor.api.schemas import CreateOrderRequest
 
 
 def order_request(email: str = "ada@example.com", **overrides: Any) -> CreateOrderRequest:
@@ -70,8 +70,8 @@ class CountingProvider:
     def __init__(self) -> None:
         import threading
 
+        from processor.adapters.payments import SimulatedPaymentProvider
         from processor.config import settings
-        from processor.payments import SimulatedPaymentProvider
 
         self.simulator = SimulatedPaymentProvider(settings())
         self.calls: list[tuple[str, int]] = []
@@ -150,9 +150,9 @@ def advance_to(order_id: Any, target: str) -> None:
     from uuid import UUID
 
     from db.uow import UnitOfWork
-    from processor.config import settings
-    from processor.domain import Status, is_final
-    from processor.services import STEPS
+    from processor.bootstrap import dependencies
+    from processor.domain.model import Status, is_final
+    from processor.processing.service import STEPS
 
     order_uuid = UUID(str(order_id))
     while True:
@@ -162,14 +162,14 @@ def advance_to(order_id: Any, target: str) -> None:
             return
         if is_final(status):
             raise AssertionError(f"order stopped at {status}, never reached {target}")
-        STEPS[status](order_uuid, settings())
+        STEPS[status](order_uuid, dependencies())
 
 
 def emailed_statuses(endpoint: str, order_id: Any) -> list[str]:
     """Statuses announced by the emails moto recorded for one order, in sending order."""
     import re
 
-    from processor.local import sent_emails
+    from processor.entrypoints.local import sent_emails
 
     found = []
     for email in sent_emails(endpoint):
@@ -242,7 +242,7 @@ def lambda_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 def consume_once(queue_url: str) -> Any:
     """One consumer pass as the worker does it: receive, `handle_batch`, delete what is done."""
-    from processor.consumer import BatchOutcome, QueueMessage, handle_batch
+    from processor.entrypoints.consumer import BatchOutcome, QueueMessage, handle_batch
 
     outcome = BatchOutcome()
     for message in receive_all(queue_url):
@@ -257,7 +257,7 @@ def consume_once(queue_url: str) -> Any:
 def invariant_violations() -> list[str]:
     """The operators' invariant checker on DATABASE_URL (the test database), minus its
     time-based rules: a test finishes long before any deadline they could use."""
-    from processor.invariants import check
+    from processor.ops.invariants import check
 
     report = check(deadline_seconds=10**9, include_queues=False)
     return [f"{f.kind} {f.order_id}: {f.detail}" for f in report.findings]

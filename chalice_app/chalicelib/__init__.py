@@ -1,1 +1,2 @@
-"""HTTP glue for the Chalice entrypoint; business logic lives in `processor.services`."""
+"""HTTP glue for the Chalice entrypoint; the use cases live in `processor.orders` and
+`processor.processing`."""

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalice import Response
 from chalice.app import Request
 
-from processor import errors
+from db.errors import DatabaseUnavailable
 from processor.config import settings
-from processor.domain import IDEMPOTENCY_KEY_PATTERN
+from processor.domain import errors
+from processor.domain.model import IDEMPOTENCY_KEY_PATTERN
 from processor.jsonutil import dumps, loads
 
 if TYPE_CHECKING:  # pydantic is imported by the first validation, not on every cold start
@@ -50,13 +51,11 @@ def api_view(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
-        import psycopg2
-
         try:
             return view(*args, **kwargs)
         except errors.ServiceError as error:
             return error_response(error)
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+        except DatabaseUnavailable:
             log.warning("database unavailable", exc_info=True)
             return error_response(
                 errors.ServiceUnavailable(

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from processor.local import free_port
+from processor.entrypoints.local import free_port
 from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,7 +166,7 @@ def _emulators(group: Group) -> list[int]:
     return [
         proc.pid
         for proc in psutil.process_iter(["cmdline"])
-        if "processor.emulator" in (proc.info["cmdline"] or [])
+        if "processor.adapters.emulator" in (proc.info["cmdline"] or [])
         and any(str(member.pid) in proc.info["cmdline"] for member in group.members())
     ]
 
@@ -298,9 +298,9 @@ def test_two_sigints_under_load_stop_make_services_and_its_processor(
     tmp_path, stacks, db, database_url, monkeypatch
 ):
     from db.connection import reset_dsn
-    from processor import services
-    from processor.aws import reset_clients
+    from processor.adapters.aws import reset_clients
     from processor.config import settings
+    from processor.orders import service as order_service
     from tests.helpers import order_request
 
     port = free_port()
@@ -319,7 +319,7 @@ def test_two_sigints_under_load_stop_make_services_and_its_processor(
         reset_clients()
         reset_dsn()
         for n in range(16):
-            services.create_order(order_request(f"customer{n}@example.com"))
+            order_service.create_order(order_request(f"customer{n}@example.com"))
         wait_until(lambda: _busy(db), timeout=30, what="the processor to be part-way through")
         assert stack.signal_twice(signal.SIGINT) < STOP_SECONDS, stack.output
     finally:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from processor import services
+from processor import bootstrap
 from processor.jsonutil import loads
 from tests.helpers import CountingProvider, invariant_violations
 
@@ -65,6 +65,6 @@ def invariants_hold(system: dict[str, Any]) -> Iterator[None]:
 def provider(system: dict[str, Any]) -> Iterator[CountingProvider]:
     """A payment provider that counts calls and charges, installed for the test."""
     counting = CountingProvider()
-    services.set_payment_provider(counting)
+    bootstrap.set_payment_provider(counting)
     yield counting
-    services.set_payment_provider(None)
+    bootstrap.set_payment_provider(None)

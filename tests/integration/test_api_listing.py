@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from processor import services
+from processor.orders import service as order_service
 from tests.helpers import order_request
 
 
@@ -17,10 +17,10 @@ def orders(system):
     created = []
     for n in range(7):
         email = "ada@example.com" if n < 4 else "bob@example.com"
-        body, _ = services.create_order(order_request(email))
+        body, _ = order_service.create_order(order_request(email))
         created.append(body["order_id"])
     for order_id in created[:2]:
-        services.cancel_order(services.parse_order_id(order_id))
+        order_service.cancel_order(order_service.parse_order_id(order_id))
     base = datetime(2026, 1, 1, tzinfo=UTC)
     with system["db"].cursor() as cur:
         for n, order_id in enumerate(created):

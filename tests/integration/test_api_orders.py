@@ -219,12 +219,14 @@ def test_different_keys_create_different_orders(api, system):
 
 
 def test_concurrent_requests_with_one_key_create_one_order(system):
-    from processor import services
+    from processor.orders import service as order_service
     from tests.helpers import order_request
 
     request = order_request()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: services.create_order(request, "shared-key"), range(16)))
+        results = list(
+            pool.map(lambda _: order_service.create_order(request, "shared-key"), range(16))
+        )
     assert len({body["order_id"] for body, _ in results}) == 1
     assert sum(1 for _, replayed in results if not replayed) == 1
     assert count(system["db"], "SELECT count(*) FROM orders") == 1

@@ -36,9 +36,10 @@ from db.migrate import (
     migrate,
     migrate_when_reachable,
 )
-from processor import services
-from processor.aws import client, reset_clients
-from processor.worker import Worker, WorkerOptions
+from db.secrets import reset_client
+from processor import bootstrap
+from processor.adapters.aws import client
+from processor.entrypoints.worker import Worker, WorkerOptions
 from tests.helpers import invariant_violations, wait_until
 
 ROLE = "orderflow_app"
@@ -160,7 +161,7 @@ def cloud(password_server: PasswordServer, aws: dict[str, str]) -> Iterator[Clou
             "TRUNCATE orders, order_items, order_status_history, idempotency_keys, outbox,"
             " payments CASCADE"
         )
-        services.set_payment_provider(None)
+        bootstrap.set_payment_provider(None)
         yield CloudDatabase(password_server, secret["ARN"])
     reset_dsn()
 
@@ -274,13 +275,13 @@ def test_a_failed_re_read_keeps_the_cached_secret(cloud: CloudDatabase) -> None:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DB_SECRET_MAX_AGE_SECONDS", "0")
         env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8218")  # nothing listens there
-        reset_clients()
+        reset_client()
         try:
             assert database_url() == cached
             assert get_connection().info.backend_pid in cloud.pg.app_sessions()
         finally:
             env.undo()
-            reset_clients()
+            reset_client()
 
 
 def test_the_migrate_function_connects_after_a_rotation(

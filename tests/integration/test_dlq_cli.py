@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from processor import services
+from processor import bootstrap
 from processor.__main__ import main
-from processor.aws import client
-from processor.consumer import QueueMessage, handle_batch
-from processor.payments import ChargeResult
+from processor.adapters.aws import client
+from processor.adapters.payments import ChargeResult
+from processor.entrypoints.consumer import QueueMessage, handle_batch
+from processor.orders import service as order_service
 from tests.helpers import (
     consume_once,
     order_request,
@@ -40,7 +41,8 @@ class ApprovingProvider:
 
 def _dead_letter_an_order(system: dict[str, Any]) -> str:
     """An order whose provider stays unavailable until SQS gives up (maxReceiveCount 3)."""
-    order_id = services.create_order(order_request("ada+unavailable@example.com"))[0]["order_id"]
+    created, _ = order_service.create_order(order_request("ada+unavailable@example.com"))
+    order_id = created["order_id"]
     queue = system["ORDER_QUEUE_URL"]
     for _ in range(3):
         (message,) = receive_all(queue)
@@ -73,7 +75,7 @@ def test_list_show_and_redrive_bring_a_dead_lettered_order_to_completion(system,
     assert main(["dlq", "show", "no-such-id"]) == 1
     assert "no message no-such-id in the DLQ" in capsys.readouterr().err
 
-    services.set_payment_provider(ApprovingProvider())  # the provider is back
+    bootstrap.set_payment_provider(ApprovingProvider())  # the provider is back
     assert main(["dlq", "redrive"]) == 0
     assert "redriven  1" in capsys.readouterr().out
     assert queue_depth(dlq) == (0, 0)

@@ -1,6 +1,7 @@
-"""Local Lambda-mode delivery (`processor.event_source` behind `Worker(delivery="lambda")`):
-the Chalice `process_orders` handler receives AWS-shaped batches of at most its declared size,
-and its `batchItemFailures` decide what is deleted and what comes back."""
+"""Local Lambda-mode delivery (`processor.entrypoints.event_source` behind
+`Worker(delivery="lambda")`): the Chalice `process_orders` handler receives AWS-shaped batches
+of at most its declared size, and its `batchItemFailures` decide what is deleted and what comes
+back."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from processor import services
-from processor.aws import client
-from processor.worker import Worker, WorkerOptions
+from processor.adapters.aws import client
+from processor.entrypoints.worker import Worker, WorkerOptions
+from processor.orders import service as order_service
 from tests.helpers import order_request, queue_depth, receive_all, status_of, wait_until
 
 pytestmark = pytest.mark.usefixtures("invariants_hold")
@@ -68,7 +69,8 @@ def lambda_mode(**options: Any) -> Iterator[Worker]:
 
 def _queued_orders(n: int) -> list[str]:
     return [
-        services.create_order(order_request(f"c{i}@example.com"))[0]["order_id"] for i in range(n)
+        order_service.create_order(order_request(f"c{i}@example.com"))[0]["order_id"]
+        for i in range(n)
     ]
 
 
@@ -106,8 +108,9 @@ def test_records_have_the_aws_shape_in_batches_of_the_declared_size(
 
 
 def test_reported_failures_come_back_and_the_rest_of_the_batch_is_deleted(system, handler_calls):
-    good = services.create_order(order_request("ada@example.com"))[0]["order_id"]
-    retried = services.create_order(order_request("bob+unavailable@example.com"))[0]["order_id"]
+    good = order_service.create_order(order_request("ada@example.com"))[0]["order_id"]
+    retried_body, _ = order_service.create_order(order_request("bob+unavailable@example.com"))
+    retried = retried_body["order_id"]
     for message in receive_all(system["ORDER_QUEUE_URL"]):  # one batch of ours instead
         client("sqs").delete_message(
             QueueUrl=system["ORDER_QUEUE_URL"], ReceiptHandle=message["ReceiptHandle"]
@@ -178,7 +181,7 @@ def test_a_handler_error_leaves_the_whole_batch_for_another_delivery(
 
 
 def test_a_batch_received_while_stopping_is_released_not_invoked(system, handler_calls):
-    from processor.event_source import LambdaDelivery
+    from processor.entrypoints.event_source import LambdaDelivery
 
     _queued_orders(2)
     messages = client("sqs").receive_message(

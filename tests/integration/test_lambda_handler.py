@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from chalice.test import Client
 
-from processor import services
+from processor.orders import service as order_service
 from tests.helpers import (
     LIFECYCLE,
     count,
@@ -59,7 +59,7 @@ def _dead_letters(dlq_url: str) -> list[dict[str, Any]]:
 
 def _new_order(system: dict[str, Any], email: str = "ada@example.com") -> str:
     """An order whose own queue message is taken away: the tests deliver their own events."""
-    body, _ = services.create_order(order_request(email))
+    body, _ = order_service.create_order(order_request(email))
     receive_all(system["ORDER_QUEUE_URL"])
     return body["order_id"]
 

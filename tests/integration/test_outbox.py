@@ -14,7 +14,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from processor import aws, outbox, services
+from processor.adapters import aws
+from processor.orders import service as order_service
+from processor.outbox import relay as outbox
+from processor.processing import service as processing
 from tests.helpers import (
     LIFECYCLE,
     consume_once,
@@ -78,7 +81,7 @@ def test_an_order_taken_while_sqs_is_down_is_queued_once_by_the_sweep(api, syste
 def test_the_sweep_leaves_fresh_records_to_the_immediate_relay(system, configure):
     configure(OUTBOX_GRACE_SECONDS="3600")
     with unreachable("sqs"):
-        services.create_order(order_request())
+        order_service.create_order(order_request())
     assert (outbox.sweep().sent, len(_unsent(system["db"], "order"))) == (0, 1)
     configure(OUTBOX_GRACE_SECONDS="0")
     assert outbox.sweep().sent == 2
@@ -88,7 +91,7 @@ def test_processing_confirms_a_sent_order_message_so_the_sweep_never_resends_it(
     system, configure
 ):
     configure(OUTBOX_GRACE_SECONDS="0", ORDER_MESSAGE_CONFIRM_SECONDS="3600")
-    body, _ = services.create_order(order_request())
+    body, _ = order_service.create_order(order_request())
     assert _unsent(system["db"], "order") == [("PENDING", 0, False)]  # sent, not confirmed
 
     assert outbox.sweep().sent == 1  # the PENDING email only: the message is in the queue
@@ -105,7 +108,7 @@ def test_an_order_message_never_confirmed_is_sent_again_after_the_confirm_window
     system, configure
 ):
     configure(OUTBOX_GRACE_SECONDS="0", ORDER_MESSAGE_CONFIRM_SECONDS="3600")
-    body, _ = services.create_order(order_request())
+    body, _ = order_service.create_order(order_request())
     assert len(receive_all(system["ORDER_QUEUE_URL"])) == 1  # and lost: deleted unprocessed
     assert outbox.sweep().sent == 1  # the PENDING email; the message still counts as queued
 
@@ -119,7 +122,9 @@ def test_an_order_message_never_confirmed_is_sent_again_after_the_confirm_window
 def test_concurrent_sweeps_send_each_record_once(system, configure):
     configure(OUTBOX_GRACE_SECONDS="0")
     with unreachable("sqs"):
-        created = [services.create_order(order_request(f"c{n}@example.com"))[0] for n in range(12)]
+        created = [
+            order_service.create_order(order_request(f"c{n}@example.com"))[0] for n in range(12)
+        ]
     start = threading.Barrier(4)
     results: list[outbox.RelayResult] = []
 
@@ -144,9 +149,9 @@ def test_concurrent_sweeps_send_each_record_once(system, configure):
 
 def test_an_email_outage_delays_notifications_but_not_processing(system, configure):
     configure(OUTBOX_GRACE_SECONDS="0")
-    body, _ = services.create_order(order_request())
+    body, _ = order_service.create_order(order_request())
     with unreachable("ses"):
-        assert services.process_order(UUID(body["order_id"])) == "COMPLETED"
+        assert processing.process_order(UUID(body["order_id"])) == "COMPLETED"
     assert [status for status, _, failed in _unsent(system["db"], "notification")] == list(
         LIFECYCLE
     )
@@ -160,9 +165,9 @@ def test_an_email_outage_delays_notifications_but_not_processing(system, configu
 def test_an_sns_outage_never_sends_a_customer_email_twice(system, configure):
     configure(OUTBOX_GRACE_SECONDS="0")
     events = subscribe_tap(system["NOTIFICATION_TOPIC_ARN"], "tap-all")
-    body, _ = services.create_order(order_request())
+    body, _ = order_service.create_order(order_request())
     with unreachable("sns"):
-        assert services.process_order(UUID(body["order_id"])) == "COMPLETED"
+        assert processing.process_order(UUID(body["order_id"])) == "COMPLETED"
     assert len(_unsent(system["db"], "notification")) == len(LIFECYCLE)
 
     assert outbox.sweep().sent == len(LIFECYCLE)

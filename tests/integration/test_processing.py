@@ -10,10 +10,12 @@ from uuid import UUID
 
 import pytest
 
-from processor import dlq, services
-from processor.aws import client
-from processor.consumer import QueueMessage, handle_batch
-from processor.payments import TransientPaymentError
+from processor.adapters.aws import client
+from processor.adapters.payments import TransientPaymentError
+from processor.entrypoints.consumer import QueueMessage, handle_batch
+from processor.ops import dlq
+from processor.orders import service as order_service
+from processor.processing import service as processing
 from tests.helpers import (
     LIFECYCLE,
     consume_once,
@@ -34,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 def _create(email: str = "ada@example.com") -> UUID:
-    body, _ = services.create_order(order_request(email))
+    body, _ = order_service.create_order(order_request(email))
     return UUID(body["order_id"])
 
 
@@ -88,8 +90,8 @@ def test_an_order_goes_through_every_status_once_with_one_email_and_event_each(
 
 def test_processing_a_finished_order_again_changes_nothing(system, provider):
     order_id = _create()
-    assert services.process_order(order_id) == "COMPLETED"
-    assert services.process_order(order_id) == "COMPLETED"
+    assert processing.process_order(order_id) == "COMPLETED"
+    assert processing.process_order(order_id) == "COMPLETED"
     assert history_of(system["db"], order_id) == list(LIFECYCLE)
     assert len(provider.calls) == 1
     assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == list(LIFECYCLE)
@@ -113,12 +115,12 @@ def test_a_declined_payment_is_final_and_the_provider_is_called_once(system, pro
         str(order_id),
     )
     assert reason == 1
-    history = services.get_order(order_id)["status_history"]
+    history = order_service.get_order(order_id)["status_history"]
     assert history[0]["message"] == "Payment declined: card_declined"
     assert payments_of(system["db"], order_id) == [
         ("DECLINED", Decimal("125.97"), None, "card_declined", 1)
     ]
-    assert services.process_order(order_id) == "PAYMENT_FAILED"  # a redelivery retries nothing
+    assert processing.process_order(order_id) == "PAYMENT_FAILED"  # a redelivery retries nothing
     assert provider.calls == [(_key(order_id), 0)]
     assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == [
         "PENDING",
@@ -129,7 +131,7 @@ def test_a_declined_payment_is_final_and_the_provider_is_called_once(system, pro
 
 def test_a_flaky_provider_is_retried_within_one_delivery_with_the_same_key(system, provider):
     order_id = _create("ada+flaky@example.com")
-    assert services.process_order(order_id) == "COMPLETED"
+    assert processing.process_order(order_id) == "COMPLETED"
     assert provider.calls == [(_key(order_id), 0), (_key(order_id), 1), (_key(order_id), 2)]
     assert provider.charged_keys == {_key(order_id)}
     assert [row[0] for row in payments_of(system["db"], order_id)] == ["CHARGED"]
@@ -170,10 +172,11 @@ def test_an_unavailable_provider_backs_off_then_the_message_lands_in_the_dlq(
     backoffs: list[int] = []
 
     def record_backoff(params: dict[str, Any], **_: Any) -> None:
-        backoffs.append(params["VisibilityTimeout"])
+        backoffs.extend(entry["VisibilityTimeout"] for entry in params["Entries"])
 
+    event = "provide-client-params.sqs.ChangeMessageVisibilityBatch"  # the consumer's call
     sqs = client("sqs")
-    sqs.meta.events.register("provide-client-params.sqs.ChangeMessageVisibility", record_backoff)
+    sqs.meta.events.register(event, record_backoff)
     try:
         for receive in (1, 2, 3):
             (message,) = receive_all(queue, visibility=30)
@@ -186,12 +189,9 @@ def test_an_unavailable_provider_backs_off_then_the_message_lands_in_the_dlq(
                 QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
             )
     finally:
-        sqs.meta.events.unregister(
-            "provide-client-params.sqs.ChangeMessageVisibility", record_backoff
-        )
+        sqs.meta.events.unregister(event, record_backoff)
 
-    # The consumer's backoffs double per receive; each 0 is the test letting time pass.
-    assert backoffs == [5, 0, 10, 0, 20, 0]
+    assert backoffs == [5, 10, 20]  # the consumer's backoffs double per receive
     assert receive_all(queue) == []  # the 4th receive moves it to the DLQ (maxReceiveCount 3)
     (letter,) = dlq.peek(system["ORDER_DLQ_URL"])
     assert json.loads(letter.body)["order_id"] == str(order_id)
@@ -207,7 +207,7 @@ def test_an_unavailable_provider_backs_off_then_the_message_lands_in_the_dlq(
 def test_a_transient_failure_reaches_the_caller_as_retryable(system, provider):
     order_id = _create("ada+unavailable@example.com")
     with pytest.raises(TransientPaymentError):
-        services.process_order(order_id)
+        processing.process_order(order_id)
     assert status_of(system["db"], order_id) == "PROCESSING"
     # The statuses that were saved are announced even though the delivery failed.
     assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == ["PENDING", "PROCESSING"]
@@ -250,7 +250,7 @@ def test_customer_emails_follow_customer_email_statuses_while_events_cover_every
     tap = subscribe_tap(system["NOTIFICATION_TOPIC_ARN"], "tap-every-status")
     order_id = _create()
 
-    assert services.process_order(order_id) == "COMPLETED"
+    assert processing.process_order(order_id) == "COMPLETED"
 
     assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == ["PENDING", "COMPLETED"]
     assert sorted(status for status, _ in tapped_events(tap)) == sorted(LIFECYCLE)
@@ -268,7 +268,7 @@ def test_an_orders_status_events_leave_in_one_sns_call_before_its_emails(system,
         aws_client.meta.events.register(event, record)
     try:
         order_id = _create()
-        assert services.process_order(order_id) == "COMPLETED"
+        assert processing.process_order(order_id) == "COMPLETED"
     finally:
         for aws_client, event in hooks:
             aws_client.meta.events.unregister(event, record)

@@ -9,9 +9,11 @@ from uuid import UUID
 
 import pytest
 
-from processor import services
-from processor.errors import InvalidOrderState
-from processor.payments import TransientPaymentError
+from processor import bootstrap
+from processor.adapters.payments import TransientPaymentError
+from processor.domain.errors import InvalidOrderState
+from processor.orders import service as order_service
+from processor.processing import service as processing
 from tests.helpers import (
     BlockingProvider,
     advance_to,
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
 def _create(email: str = "ada@example.com") -> str:
-    body, _ = services.create_order(order_request(email))
+    body, _ = order_service.create_order(order_request(email))
     return body["order_id"]
 
 
@@ -67,7 +69,7 @@ def test_an_order_in_processing_is_cancelled_before_payment_and_never_charged(
     assert status == 200
     assert body["status"] == "CANCELLED"
 
-    assert services.process_order(UUID(order_id)) == "CANCELLED"
+    assert processing.process_order(UUID(order_id)) == "CANCELLED"
     assert history_of(system["db"], order_id) == ["PENDING", "PROCESSING", "CANCELLED"]
     assert payments_of(system["db"], order_id) == []
     assert provider.calls == []
@@ -106,7 +108,7 @@ def test_cancelling_after_payment_is_409_with_the_current_status(
 def test_cancelling_once_the_charge_has_started_is_409_even_in_processing(api, system, provider):
     order_id = _create("ada+unavailable@example.com")
     with pytest.raises(TransientPaymentError):
-        services.process_order(UUID(order_id))  # payment started, outcome unknown
+        processing.process_order(UUID(order_id))  # payment started, outcome unknown
 
     status, body = _cancel(api, order_id)
     assert status == 409
@@ -133,21 +135,21 @@ def test_cancelling_an_unknown_order_is_404(api, system):
 
 def test_a_cancel_arriving_during_the_charge_waits_for_it_and_is_refused(system):
     provider = BlockingProvider()
-    services.set_payment_provider(provider)
+    bootstrap.set_payment_provider(provider)
     order_id = _create()
     results: dict[str, Any] = {}
 
     def process() -> None:
-        results["processed"] = services.process_order(UUID(order_id))
+        results["processed"] = processing.process_order(UUID(order_id))
 
     def cancel() -> None:
         try:
-            services.cancel_order(UUID(order_id))
+            order_service.cancel_order(UUID(order_id))
         except InvalidOrderState as error:
             results["refused"] = error.details[0]["message"]
 
-    processing = threading.Thread(target=process)
-    processing.start()
+    processor_thread = threading.Thread(target=process)
+    processor_thread.start()
     assert provider.entered.wait(10)  # the order row is locked, the charge is in flight
     cancelling = threading.Thread(target=cancel)
     cancelling.start()
@@ -160,7 +162,7 @@ def test_a_cancel_arriving_during_the_charge_waits_for_it_and_is_refused(system)
         what="the cancel to wait on the order's row lock",
     )
     provider.release.set()
-    processing.join(10)
+    processor_thread.join(10)
     cancelling.join(10)
 
     assert results["processed"] == "COMPLETED"

@@ -11,11 +11,14 @@ from uuid import UUID
 
 import pytest
 
-from processor import outbox, services
-from processor.aws import client
+from processor import bootstrap
+from processor.adapters.aws import client
 from processor.config import Settings
-from processor.consumer import QueueMessage, handle_batch
-from processor.domain import Status
+from processor.domain.model import Status
+from processor.entrypoints.consumer import QueueMessage, handle_batch
+from processor.orders import service as order_service
+from processor.outbox import relay as outbox
+from processor.processing import service as processing
 from tests.helpers import (
     LIFECYCLE,
     BlockingProvider,
@@ -39,7 +42,7 @@ pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 def _create_and_receive(system: dict[str, Any], email: str = "ada@example.com") -> QueueMessage:
     """Create an order and take its queue message, as a consumer would receive it."""
-    services.create_order(order_request(email))
+    order_service.create_order(order_request(email))
     (message,) = receive_all(system["ORDER_QUEUE_URL"])
     return QueueMessage.from_sqs(message)
 
@@ -82,7 +85,7 @@ def test_two_copies_of_a_message_in_one_batch_run_one_lifecycle(system, provider
 
 def test_two_consumers_handling_one_message_at_once_charge_it_once(system):
     provider = BlockingProvider()
-    services.set_payment_provider(provider)
+    bootstrap.set_payment_provider(provider)
     message = _create_and_receive(system)
     outcomes: list[Any] = []
     first = threading.Thread(target=lambda: outcomes.append(handle_batch([message])))
@@ -117,7 +120,7 @@ def test_many_simultaneous_deliveries_of_several_orders_leave_one_lifecycle_each
 
     def deliver(message: QueueMessage) -> None:
         start.wait(10)
-        results.append(services.process_order(UUID(_order_id(message))).value)
+        results.append(processing.process_order(UUID(_order_id(message))).value)
 
     threads = [threading.Thread(target=deliver, args=(m,)) for m in deliveries]
     for thread in threads:
@@ -144,7 +147,7 @@ def test_a_crash_right_after_a_step_commits_is_finished_by_the_redelivery(
 ):
     message = _create_and_receive(system)
     order_id = _order_id(message)
-    real_step = services.STEPS[Status(step)]
+    real_step = processing.STEPS[Status(step)]
     crashes = []
 
     def step_then_crash(order: UUID, config: Settings) -> Status:
@@ -154,12 +157,12 @@ def test_a_crash_right_after_a_step_commits_is_finished_by_the_redelivery(
             raise Crash(f"died after reaching {reached}")
         return reached
 
-    monkeypatch.setitem(services.STEPS, Status(step), step_then_crash)
+    monkeypatch.setitem(processing.STEPS, Status(step), step_then_crash)
     with monkeypatch.context() as dying:
         # A dead process publishes nothing after its last commit.
         dying.setattr(outbox, "publish_quietly", lambda **_: None)
         with pytest.raises(Crash):
-            services.process_order(UUID(order_id))
+            processing.process_order(UUID(order_id))
     saved = history_of(system["db"], order_id)
     assert saved == list(LIFECYCLE[: LIFECYCLE.index(step) + 2])
     assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == []

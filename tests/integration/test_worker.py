@@ -19,9 +19,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
-from processor import aws, services
-from processor.aws import client
-from processor.worker import Worker, WorkerOptions
+from processor import bootstrap
+from processor.adapters import aws
+from processor.adapters.aws import client
+from processor.entrypoints.worker import Worker, WorkerOptions
+from processor.orders import service as order_service
 from tests.helpers import (
     BlockingProvider,
     CountingProvider,
@@ -54,7 +56,7 @@ def running(options: WorkerOptions | None = None) -> Iterator[Worker]:
 
 
 def _create(*emails: str) -> list[str]:
-    return [services.create_order(order_request(email))[0]["order_id"] for email in emails]
+    return [order_service.create_order(order_request(email))[0]["order_id"] for email in emails]
 
 
 def _statuses(db: Any) -> dict[str, str]:
@@ -68,7 +70,7 @@ def _all_final(db: Any) -> bool:
 
 def test_a_running_worker_processes_orders_as_they_arrive(system):
     provider = CountingProvider()
-    services.set_payment_provider(provider)
+    bootstrap.set_payment_provider(provider)
     with running() as worker:
         orders = _create(
             "a@example.com", "b+decline@example.com", "c+flaky@example.com", "d@example.com"
@@ -87,7 +89,7 @@ def test_a_running_worker_processes_orders_as_they_arrive(system):
 
 def test_a_stop_mid_batch_finishes_the_message_in_flight_and_releases_the_others(system):
     blocking = BlockingProvider()
-    services.set_payment_provider(blocking)
+    bootstrap.set_payment_provider(blocking)
     orders = _create(*(f"customer{n}@example.com" for n in range(4)))  # queued before start
 
     with running(WorkerOptions(concurrency=1, wait_seconds=1, sweep_interval=0)) as worker:
@@ -102,7 +104,7 @@ def test_a_stop_mid_batch_finishes_the_message_in_flight_and_releases_the_others
     assert queue_depth(system["ORDER_QUEUE_URL"]) == (3, 0)  # visible again at once
 
     second = CountingProvider()
-    services.set_payment_provider(second)
+    bootstrap.set_payment_provider(second)
     with running():
         wait_until(lambda: _all_final(system["db"]), what="the second run to finish the rest")
     assert set(_statuses(system["db"]).values()) == {"COMPLETED"}
@@ -224,7 +226,7 @@ def test_two_signals_stop_an_idle_worker_within_ten_seconds_with_its_default_lon
 
 def test_the_heartbeat_keeps_a_slow_message_from_a_second_consumer(system):
     blocking = BlockingProvider()
-    services.set_payment_provider(blocking)
+    bootstrap.set_payment_provider(blocking)
     beats: list[int] = []
     received: list[str] = []
 

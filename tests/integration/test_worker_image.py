@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from processor import services
+from processor.orders import service as order_service
 from tests.helpers import order_request, queue_depth, status_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,9 +155,9 @@ def test_the_image_runs_the_worker_from_its_own_files_only(image: Image) -> None
                             check=False)
     assert result.returncode == 0, result.stderr
     assert "--wait-seconds" in result.stdout
-    probe = ("import boto3, psycopg2, pydantic, db.connection, processor.worker; "
+    probe = ("import boto3, psycopg2, pydantic, db.connection, processor.entrypoints.worker; "
              "print('\\n'.join(m.__file__ for m in (boto3, psycopg2, pydantic, db.connection,"
-             " processor.worker)))")
+             " processor.entrypoints.worker)))")
     where = subprocess.run(
         [sys.executable, "-S", "-c", f"import site; site.addsitedir({str(image.site)!r}); {probe}"],
         cwd=image.path("."), env=image.environment(), capture_output=True, text=True,
@@ -171,7 +171,7 @@ def test_the_image_runs_the_worker_from_its_own_files_only(image: Image) -> None
 def test_the_image_processes_a_real_order_and_stops_cleanly_on_sigterm(
     image: Image, system: dict[str, Any],
 ) -> None:
-    order_id = services.create_order(order_request("image@example.com"))[0]["order_id"]
+    order_id = order_service.create_order(order_request("image@example.com"))[0]["order_id"]
     env = {**image.environment(), "METRICS_DISABLED": "1"}
     process = subprocess.Popen(
         image.argv("worker", "--concurrency=1", "--wait-seconds=1", "--sweep-interval=0"),

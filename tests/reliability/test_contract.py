@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from processor.openapi import render
+from processor.api.openapi import render
 from tests.reliability.chaos.report import SCHEMATHESIS_MAX_EXAMPLES
 from tests.reliability.conftest import table_counts
 

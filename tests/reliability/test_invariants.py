@@ -15,24 +15,27 @@ from uuid import UUID
 import psycopg2
 import pytest
 
-from processor import outbox, services
-from processor.aws import client
-from processor.domain import Status
-from processor.invariants import (
+from db.checks import Snapshot
+from processor.adapters.aws import client
+from processor.domain.model import Status
+from processor.ops.invariants import (
     PAYMENT_OUTCOMES,
     _check_database,
     check,
     format_report,
     valid_paths,
 )
+from processor.orders import service as order_service
+from processor.outbox import relay as outbox
+from processor.processing import service as processing
 from tests.helpers import order_request
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _completed_order(email: str = "ada@example.com") -> UUID:
-    order_id = UUID(services.create_order(order_request(email))[0]["order_id"])
-    services.process_order(order_id)
+    order_id = UUID(order_service.create_order(order_request(email))[0]["order_id"])
+    processing.process_order(order_id)
     outbox.publish(order_id=order_id)
     return order_id
 
@@ -56,7 +59,7 @@ def scratch(database_url: str) -> Iterator[Any]:
 
 
 def _kinds(cur: Any, deadline: float = 300) -> dict[str, list[str | None]]:
-    report = _check_database(cur, deadline, 100)
+    report = _check_database(Snapshot.on(cur), deadline, 100)
     found: dict[str, list[str | None]] = {}
     for finding in report.findings:
         found.setdefault(finding.kind, []).append(finding.order_id)
@@ -86,7 +89,7 @@ def test_healthy_data_has_no_findings_and_the_command_exits_0(two_orders, system
 
 
 def test_an_unfinished_order_is_reported_only_after_the_deadline(system):
-    order_id = services.create_order(order_request())[0]["order_id"]
+    order_id = order_service.create_order(order_request())[0]["order_id"]
     outbox.publish(order_id=UUID(order_id))
     assert check(deadline_seconds=300).ok
     done = _cli("--deadline-seconds", "0")

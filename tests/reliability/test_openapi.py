@@ -9,8 +9,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from processor.openapi import DOC_PATH, document, render
-from processor.schemas import MAX_UNIT_PRICE
+from processor.api.openapi import DOC_PATH, document, render
+from processor.api.schemas import MAX_UNIT_PRICE
 from tests.reliability.chaos.client import http_call
 
 

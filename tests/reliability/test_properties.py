@@ -24,14 +24,21 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from processor import outbox, services
+from processor import bootstrap
+from processor.adapters.payments import (
+    ChargeResult,
+    SimulatedPaymentProvider,
+    TransientPaymentError,
+)
+from processor.api.schemas import MAX_TOTAL, CreateOrderRequest
 from processor.config import settings as app_settings
-from processor.domain import FINAL_STATUSES, TRANSITIONS, Status
-from processor.errors import InvalidOrderState
-from processor.invariants import PAYMENT_OUTCOMES
+from processor.domain.errors import InvalidOrderState
+from processor.domain.model import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps, loads
-from processor.payments import ChargeResult, SimulatedPaymentProvider, TransientPaymentError
-from processor.schemas import MAX_TOTAL, CreateOrderRequest
+from processor.ops.invariants import PAYMENT_OUTCOMES
+from processor.orders import service as order_service
+from processor.outbox import relay as outbox
+from processor.processing import service as processing
 from tests.reliability.chaos.audit import UUID_PATTERN, expected_subjects
 from tests.reliability.chaos.report import MONEY_MAX_EXAMPLES, PROPERTY_MAX_EXAMPLES
 
@@ -92,8 +99,8 @@ def test_more_than_two_decimals_are_rejected_rather_than_rounded(lines):
 @DB_SETTINGS
 def test_stored_and_served_totals_are_the_integer_cent_sum(system, lines):
     request = CreateOrderRequest.model_validate(loads(_request_json(lines)))
-    created, _ = services.create_order(request)
-    served = services.get_order(UUID(created["order_id"]))
+    created, _ = order_service.create_order(request)
+    served = order_service.get_order(UUID(created["order_id"]))
     assert (
         served["total_amount"]
         == created["total_amount"]
@@ -140,9 +147,9 @@ def crash_after(steps: int | None) -> Iterator[None]:
     done = 0
 
     def wrap(step: Callable[..., Status]) -> Callable[..., Status]:
-        def crashing(order_id: UUID, config: Any) -> Status:
+        def crashing(order_id: UUID, deps: Any) -> Status:
             nonlocal done
-            result = step(order_id, config)
+            result = step(order_id, deps)
             done += 1
             if done == steps:
                 raise Crash(f"after step {steps}")
@@ -150,19 +157,19 @@ def crash_after(steps: int | None) -> Iterator[None]:
 
         return crashing
 
-    with mock.patch.dict(services.STEPS, {s: wrap(f) for s, f in services.STEPS.items()}):
+    with mock.patch.dict(processing.STEPS, {s: wrap(f) for s, f in processing.STEPS.items()}):
         yield
 
 
 def _deliver(order_id: UUID) -> None:
     """One message delivery; errors the consumer would retry are what SQS redelivers."""
     with contextlib.suppress(Crash, TransientPaymentError):
-        services.process_order(order_id)
+        processing.process_order(order_id)
 
 
 def _cancel(order_id: UUID) -> None:
     with contextlib.suppress(InvalidOrderState):
-        services.cancel_order(order_id)
+        order_service.cancel_order(order_id)
 
 
 def _together(*calls: Callable[[], None]) -> None:
@@ -212,9 +219,9 @@ def _apply(order_id: UUID, action: str, arg: int | None) -> None:
 def provider(system: dict[str, Any], configure: Any) -> Iterator[CountingProvider]:
     configure(PAYMENT_RETRY_ATTEMPTS="1")  # so `+flaky` errors reach the consumer (redelivery)
     counting = CountingProvider()
-    services.set_payment_provider(counting)
+    bootstrap.set_payment_provider(counting)
     yield counting
-    services.set_payment_provider(None)
+    bootstrap.set_payment_provider(None)
 
 
 @given(
@@ -229,7 +236,7 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
         customer, "a+flaky@example.com"
     )
     request = CreateOrderRequest.model_validate(loads(_request_json([(2, 1999)], email)))
-    order_id = UUID(services.create_order(request)[0]["order_id"])
+    order_id = UUID(order_service.create_order(request)[0]["order_id"])
     for action, arg in actions:
         _apply(order_id, action, arg)
     for _ in range(10):  # SQS keeps redelivering until the order is final
@@ -268,7 +275,7 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
 
 
 def _emails(order_id: str) -> Counter[str]:
-    from processor.local import sent_emails
+    from processor.entrypoints.local import sent_emails
 
     subjects = expected_subjects(order_id)
     found: Counter[str] = Counter()

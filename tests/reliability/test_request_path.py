@@ -10,7 +10,8 @@ from uuid import UUID
 import psycopg2
 
 from db.repository import OutboxRecord
-from processor import outbox, services
+from processor.orders import service as order_service
+from processor.outbox import relay as outbox
 from tests.helpers import order_request
 
 
@@ -19,7 +20,7 @@ def test_recording_a_send_skips_a_record_a_relay_holds_and_leaves_it_to_that_rel
 ) -> None:
     queue_url = system["ORDER_QUEUE_URL"]
     configure(ORDER_QUEUE_URL=f"{queue_url}-missing")  # the first send fails: left unsent
-    order_id = UUID(services.create_order(order_request())[0]["order_id"])
+    order_id = UUID(order_service.create_order(order_request())[0]["order_id"])
     configure(ORDER_QUEUE_URL=queue_url)
     db = system["db"]
     with db.cursor() as cur:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from processor.openapi import document
+from processor.api.openapi import document
 
 REPO = Path(__file__).resolve().parents[2]
 SPECTRAL = REPO / "tools" / "spectral" / "node_modules" / ".bin" / "spectral"

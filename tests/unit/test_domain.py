@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from processor.domain import (
+from processor.domain.model import (
     CANCELLABLE_STATUSES,
     FINAL_STATUSES,
     TRANSITIONS,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processor.errors import ValidationFailed
-from processor.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
+from processor.api.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
+from processor.domain.errors import ValidationFailed
 
 
 def test_a_cursor_decodes_to_the_row_it_was_made_from_to_the_microsecond():

@@ -3,8 +3,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from processor.api.schemas import MAX_TOTAL, CreateOrderRequest, ListOrdersQuery
 from processor.jsonutil import loads
-from processor.schemas import MAX_TOTAL, CreateOrderRequest, ListOrdersQuery
 
 
 def valid(**overrides):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from processor.config import Settings
-from processor.domain import Status
+from processor.domain.model import Status
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.domain import FINAL_STATUSES, Status
+from processor.domain.model import FINAL_STATUSES, Status
 from tests.helpers import wait_until
 from tests.reliability.chaos.stack import Stack
 
@@ -40,7 +40,7 @@ class Outcome:
 
 def expected_subjects(order_id: str) -> dict[str, str]:
     """Email subject -> status, computed by the code that writes the emails."""
-    from processor.notifications import render_email
+    from processor.adapters.notifications import render_email
 
     stub = {"order_id": order_id, "customer_name": "", "items": [], "total_amount": 0}
     return {render_email(stub, status.value, None)[0]: status.value for status in Status}

@@ -2,8 +2,8 @@
 
 Its own embedded PostgreSQL in a temporary directory (stopped and restarted with `pg_ctl`), its
 own moto server (a subprocess) behind a `SwitchableProxy`, the API as a subprocess
-(`python -m tests.reliability.chaos serve-api`, i.e. `processor.local.start_api`) and workers
-as `python -m processor worker` subprocesses that can be SIGKILLed.
+(`python -m tests.reliability.chaos serve-api`, i.e. `processor.entrypoints.local.start_api`)
+and workers as `python -m processor worker` subprocesses that can be SIGKILLed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from unittest import mock
 
 import psycopg2
 
-from processor.local import free_port, sent_emails
+from processor.entrypoints.local import free_port, sent_emails
 from tests.helpers import wait_until
 from tests.reliability.chaos.client import http_call
 from tests.reliability.chaos.proxy import SwitchableProxy
@@ -145,7 +145,7 @@ class Stack:
     def _create_aws_resources(self) -> dict[str, str]:
         """Queues, topic and sender on this stack's moto (boto3 reads the endpoint from the
         environment, so it is this process's environment for the duration of the call)."""
-        from processor.local import create_aws_resources
+        from processor.entrypoints.local import create_aws_resources
 
         aws = {k: v for k, v in self.env.items() if k.startswith("AWS_")}
         with mock.patch.dict(os.environ, aws):

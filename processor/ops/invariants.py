@@ -30,14 +30,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
-from psycopg2.extensions import cursor as Cursor
-
-from db.checks import InvariantQueries
-from db.connection import open_connection
-from db.reporting import Reporting
+from db.checks import Snapshot, read_only_snapshot
+from db.errors import DatabaseError
+from processor.adapters.sqs import Queue
 from processor.config import settings
-from processor.domain import FINAL_STATUSES, TRANSITIONS, Status
+from processor.domain.model import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps
 
 DEFAULT_DEADLINE_SECONDS = 300.0
@@ -102,27 +99,21 @@ def check(
     include_queues: bool = True,
 ) -> CheckReport:
     """Scan the database (and the queues when configured); `limit` caps rows per rule."""
-    conn = open_connection()  # re-reads a rotated secret, as every other connection does
-    try:
-        conn.set_session(readonly=True, isolation_level="REPEATABLE READ")
-        with conn.cursor() as cur:
-            report = _check_database(cur, deadline_seconds, limit)
-        conn.rollback()
-    finally:
-        conn.close()
+    with read_only_snapshot() as snapshot:
+        report = _check_database(snapshot, deadline_seconds, limit)
     if include_queues:
         _check_queues(report)
     return report
 
 
-def _check_database(cur: Cursor, deadline: float, limit: int) -> CheckReport:
-    q = InvariantQueries(cur)
+def _check_database(snapshot: Snapshot, deadline: float, limit: int) -> CheckReport:
+    q = snapshot.checks
     report = CheckReport(
         checked_at=datetime.now(UTC).isoformat(), deadline_seconds=deadline, counts=q.counts()
     )
     add = report.findings.append
     final = sorted(s.value for s in FINAL_STATUSES)
-    for stuck in Reporting(cur).stuck_orders(final, deadline, limit):
+    for stuck in snapshot.reporting.stuck_orders(final, deadline, limit):
         detail = f"{stuck.status} and unchanged for {stuck.age_seconds:.0f} s"
         add(Finding("stale_order", detail, str(stuck.order_id)))
     for order_id, status, path in q.invalid_histories(valid_paths(), limit):
@@ -151,20 +142,13 @@ def _check_database(cur: Cursor, deadline: float, limit: int) -> CheckReport:
     return report
 
 
-_DEPTH_ATTRIBUTES = {
-    "ApproximateNumberOfMessages": "visible",
-    "ApproximateNumberOfMessagesNotVisible": "in_flight",
-    "ApproximateNumberOfMessagesDelayed": "delayed",
-}
-
-
 def _check_queues(report: CheckReport) -> None:
     config = settings()
     for name, url in (("queue", config.queue_url), ("dlq", config.dlq_url)):
         if not url:
             continue
         try:
-            depth = queue_depth(url)
+            depth = Queue(url).depth()
         except Exception as error:
             report.findings.append(Finding("queue_unreachable", f"{name}: {error}"))
             continue
@@ -173,15 +157,6 @@ def _check_queues(report: CheckReport) -> None:
         if name == "dlq" and waiting:
             detail = f"{waiting} message(s) in the DLQ: `python -m processor dlq list`"
             report.findings.append(Finding("dead_letters", detail))
-
-
-def queue_depth(queue_url: str) -> dict[str, int]:
-    from processor.aws import client
-
-    attributes = client("sqs").get_queue_attributes(
-        QueueUrl=queue_url, AttributeNames=list(_DEPTH_ATTRIBUTES)
-    )["Attributes"]
-    return {short: int(attributes.get(name, 0)) for name, short in _DEPTH_ATTRIBUTES.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     when the check itself could not run, so "no database" is never mistaken for a finding."""
     try:
         report = check(args.deadline_seconds, args.limit, include_queues=not args.no_queues)
-    except psycopg2.Error as error:
+    except DatabaseError as error:
         print(f"cannot read the database: {error}".strip(), file=sys.stderr)
         return 2
     if getattr(args, "check_json", False) or getattr(args, "json", False):

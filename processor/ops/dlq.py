@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from processor.aws import client
+from processor.adapters.sqs import Queue
 
 
 @dataclass(frozen=True)
@@ -20,24 +20,16 @@ class DeadLetter:
 def peek(dlq_url: str, max_messages: int = 100) -> list[DeadLetter]:
     """Read DLQ messages without consuming them: received, then made visible again at once."""
     found: dict[str, DeadLetter] = {}
-    sqs = client("sqs")
+    dlq = Queue(dlq_url)
     try:
         while len(found) < max_messages:
-            response = sqs.receive_message(
-                QueueUrl=dlq_url,
-                MaxNumberOfMessages=min(10, max_messages - len(found)),
-                VisibilityTimeout=30,
-                WaitTimeSeconds=0,
-                AttributeNames=["ApproximateReceiveCount"],
-                MessageAttributeNames=["All"],
-            )
-            messages = response.get("Messages", [])
+            messages = dlq.receive(min(10, max_messages - len(found)), visibility_timeout=30)
             if not messages:
                 break
             for message in messages:
                 found[message["MessageId"]] = _dead_letter(message)
     finally:
-        _release(sqs, dlq_url, [letter.receipt_handle for letter in found.values()])
+        dlq.release([letter.receipt_handle for letter in found.values()])
     return list(found.values())
 
 
@@ -64,35 +56,22 @@ def redrive(dlq_url: str, queue_url: str, message_ids: set[str] | None = None) -
     moved = 0
     seen: set[str] = set()
     skipped: list[str] = []
-    sqs = client("sqs")
+    dlq, queue = Queue(dlq_url), Queue(queue_url)
     try:
         while message_ids is None or moved < len(message_ids):
-            response = sqs.receive_message(
-                QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-            )
-            messages = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
+            received = dlq.receive(visibility_timeout=30)
+            messages = [m for m in received if m["MessageId"] not in seen]
             if not messages:
                 break
             for message in messages:
                 seen.add(message["MessageId"])
                 if message_ids is None or message["MessageId"] in message_ids:
-                    sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"])
-                    sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                    queue.send(message["Body"])
+                    dlq.delete([message["ReceiptHandle"]])
                     moved += 1
                 else:
                     skipped.append(message["ReceiptHandle"])
     finally:
-        _release(sqs, dlq_url, skipped)
+        dlq.release(skipped)
     return moved
 
-
-def _release(sqs: Any, queue_url: str, receipt_handles: list[str]) -> None:
-    """Make received messages visible again now instead of when their visibility ends."""
-    for start in range(0, len(receipt_handles), 10):
-        sqs.change_message_visibility_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for n, handle in enumerate(receipt_handles[start : start + 10])
-            ],
-        )

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from processor.errors import ValidationFailed
+from processor.domain.errors import ValidationFailed
 
 _MICROS_DIGITS = 14
 CURSOR_PATTERN = rf"^[0-9a-f]{{{_MICROS_DIGITS + 32}}}$"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from db.repository import HistoryRow, ItemRow, OrderRow
-from processor.domain import to_money
+from processor.domain.model import to_money
 
 
 def item_view(item: ItemRow) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from processor.domain import CENT, LineItem, Status, order_total
-from processor.pagination import CURSOR_PATTERN
+from processor.api.pagination import CURSOR_PATTERN
+from processor.domain.model import CENT, LineItem, Status, order_total
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000

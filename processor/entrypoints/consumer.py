@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from processor.aws import client
+from processor.adapters.sqs import Queue
 from processor.config import settings
 from processor.observability import emit_metric, log_context
-from processor.services import UnknownOrder, process_order
+from processor.processing.service import UnknownOrder, process_order
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 16_384
@@ -123,13 +123,9 @@ def dead_letter(message: QueueMessage, reason: str) -> bool:
         log.error("poison message %s and no ORDER_DLQ_URL: %s", message.message_id, reason)
         return False
     try:
-        client("sqs").send_message(
-            QueueUrl=dlq_url,
-            MessageBody=message.body or "(empty)",
-            MessageAttributes={
-                "dead_letter_reason": {"DataType": "String", "StringValue": reason[:256]},
-                "source_message_id": {"DataType": "String", "StringValue": message.message_id},
-            },
+        Queue(dlq_url).send(
+            message.body or "(empty)",
+            {"dead_letter_reason": reason[:256], "source_message_id": message.message_id},
         )
     except Exception:
         log.exception("could not dead-letter message %s", message.message_id)
@@ -148,8 +144,6 @@ def _back_off(message: QueueMessage) -> None:
         settings().retry_visibility_base_seconds * 2 ** max(0, message.receive_count - 1),
     )
     try:
-        client("sqs").change_message_visibility(
-            QueueUrl=queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=delay
-        )
+        Queue(queue_url).change_visibility([message.receipt_handle], delay)
     except Exception:
         log.warning("could not set retry backoff for %s", message.message_id, exc_info=True)

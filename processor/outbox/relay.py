@@ -16,12 +16,12 @@ from uuid import UUID
 
 from db.repository import OutboxRecord
 from db.uow import UnitOfWork
-from processor.aws import client
+from processor.adapters.notifications import Note, notify_batch
+from processor.adapters.sqs import Queue
+from processor.api.views import order_view
 from processor.config import Settings, settings
 from processor.jsonutil import dumps
-from processor.notifications import Note, notify_batch
 from processor.observability import emit_metric
-from processor.views import order_view
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -121,21 +121,9 @@ def _send_orders(config: Settings, records: list[OutboxRecord]) -> Iterator[tupl
         for record in records:
             yield record.id, "ORDER_QUEUE_URL is not set"
         return
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    for start in range(0, len(records), 10):
-        chunk = records[start : start + 10]
-        entries = [{"Id": str(r.id), "MessageBody": dumps(r.payload)} for r in chunk]
-        try:
-            response = client("sqs").send_message_batch(QueueUrl=config.queue_url, Entries=entries)
-        except (BotoCoreError, ClientError) as error:
-            for record in chunk:
-                yield record.id, f"sqs: {error}"
-            continue
-        for ok in response.get("Successful", []):
-            yield int(ok["Id"]), None
-        for bad in response.get("Failed", []):
-            yield int(bad["Id"]), f"sqs: {bad.get('Code')} {bad.get('Message')}"
+    bodies = [(str(r.id), dumps(r.payload)) for r in records]
+    for entry_id, error in Queue(config.queue_url).send_batch(bodies):
+        yield int(entry_id), error
 
 
 def _send_notifications(

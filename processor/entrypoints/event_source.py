@@ -20,10 +20,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from processor.consumer import BatchOutcome, QueueMessage
+from processor.entrypoints.consumer import BatchOutcome, QueueMessage
 
 log = logging.getLogger(__name__)
-CHALICE_APP_DIR = Path(__file__).resolve().parent.parent / "chalice_app"
+CHALICE_APP_DIR = Path(__file__).resolve().parents[2] / "chalice_app"
 FUNCTION = "process_orders"
 
 
@@ -62,7 +62,7 @@ class LambdaDelivery:
 
     @cached_property
     def queue_arn(self) -> str:
-        from processor.aws import client
+        from processor.adapters.aws import client
 
         attributes = client("sqs").get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["QueueArn"]

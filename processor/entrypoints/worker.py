@@ -3,7 +3,8 @@
 Two deliveries, one processing path. `worker` (Fargate) calls `consumer.handle_batch` itself:
 several consumer threads, long polling, a heartbeat that extends the visibility of in-flight
 messages. `lambda` (the local default, as in the cloud) hands each batch to the Chalice
-`process_orders` handler the way the SQS event source mapping does (`processor.event_source`).
+`process_orders` handler the way the SQS event source mapping does
+(`processor.entrypoints.event_source`).
 Both run the outbox sweeper loop and stop gracefully on SIGTERM/SIGINT: in-flight messages
 finish, received-but-unstarted ones are released at once, within STOP_SECONDS.
 """
@@ -16,14 +17,15 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from processor import outbox
-from processor.aws import client
+from processor.adapters.aws import client
+from processor.adapters.sqs import Queue, chunks
 from processor.config import settings
-from processor.consumer import BatchOutcome, QueueMessage, handle_batch
-from processor.stopping import StopSignals
+from processor.entrypoints.consumer import BatchOutcome, QueueMessage, handle_batch
+from processor.entrypoints.stopping import StopSignals
+from processor.outbox import relay as outbox
 
 if TYPE_CHECKING:  # loaded only in lambda delivery: it imports the Chalice app
-    from processor.event_source import LambdaDelivery
+    from processor.entrypoints.event_source import LambdaDelivery
 
 log = logging.getLogger(__name__)
 DELIVERIES = ("worker", "lambda")
@@ -65,15 +67,16 @@ class Worker:
         queue_url = settings().queue_url
         if not queue_url:
             raise RuntimeError("ORDER_QUEUE_URL is not set")
+        queue = Queue(queue_url)
         lambda_delivery: LambdaDelivery | None = None
         if self.options.delivery == "lambda":
-            from processor.event_source import LambdaDelivery
+            from processor.entrypoints.event_source import LambdaDelivery
 
             lambda_delivery = LambdaDelivery(queue_url, client("sqs").meta.region_name)
         threads = [
             threading.Thread(
                 target=self._consume,
-                args=(queue_url, lambda_delivery),
+                args=(queue, lambda_delivery),
                 name=f"consumer-{n}",
                 daemon=True,
             )
@@ -82,7 +85,7 @@ class Worker:
         if lambda_delivery is None:  # the event source mapping never extends visibility
             threads.append(
                 threading.Thread(
-                    target=self._heartbeat, args=(queue_url,), name="beat", daemon=True
+                    target=self._heartbeat, args=(queue,), name="beat", daemon=True
                 )
             )
         if self.options.sweep_interval > 0:
@@ -99,24 +102,20 @@ class Worker:
             thread.join()
         log.info("worker stopped after %d messages", self.processed)
 
-    def _consume(self, queue_url: str, lambda_delivery: LambdaDelivery | None) -> None:
-        sqs = client("sqs")
+    def _consume(self, queue: Queue, lambda_delivery: LambdaDelivery | None) -> None:
         batch_size = lambda_delivery.batch_size if lambda_delivery else 10
         while not self.stop.is_set():
             try:
-                response = sqs.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=batch_size,
-                    WaitTimeSeconds=self.options.wait_seconds,
-                    VisibilityTimeout=self.options.visibility_timeout,
-                    AttributeNames=["All"] if lambda_delivery else ["ApproximateReceiveCount"],
-                    MessageAttributeNames=["All"],
+                raw = queue.receive(
+                    batch_size,
+                    wait_seconds=self.options.wait_seconds,
+                    visibility_timeout=self.options.visibility_timeout,
+                    all_attributes=lambda_delivery is not None,  # as Lambda's event records
                 )
             except Exception:
                 log.warning("receive failed; retrying", exc_info=True)
                 self.stop.wait(1.0)
                 continue
-            raw = response.get("Messages", [])
             if not raw:
                 continue
             messages = [QueueMessage.from_sqs(m) for m in raw]
@@ -127,26 +126,28 @@ class Worker:
                     outcome = lambda_delivery.deliver(raw, stopping=self.stop.is_set())
                 else:
                     outcome = handle_batch(messages, should_stop=self.stop.is_set)
-                self._settle(queue_url, outcome)
+                self._settle(queue, outcome)
                 self.processed += len(outcome.done)
             finally:
                 with self._lock:
                     for message in messages:
                         self._in_flight.pop(message.message_id, None)
 
-    def _settle(self, queue_url: str, outcome: BatchOutcome) -> None:
+    def _settle(self, queue: Queue, outcome: BatchOutcome) -> None:
         """Delete what is done and release what was not started.
 
         An SQS error here must not end the consumer thread (the worker would look alive and
         consume nothing): those messages merely come back after their visibility timeout, and
         processing them again changes nothing.
         """
+        if outcome.not_started:
+            log.info("releasing %d unstarted message(s)", len(outcome.not_started))
         for settle, messages in (
-            (self._delete, outcome.done),
-            (self._release, outcome.not_started),
+            (queue.delete, outcome.done),
+            (queue.release, outcome.not_started),  # visible now, not after the timeout
         ):
             try:
-                settle(queue_url, messages)
+                settle([m.receipt_handle for m in messages])
             except Exception:
                 log.warning(
                     "could not settle %d message(s); SQS will redeliver them",
@@ -154,49 +155,15 @@ class Worker:
                     exc_info=True,
                 )
 
-    def _delete(self, queue_url: str, messages: list[QueueMessage]) -> None:
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            client("sqs").delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": m.receipt_handle} for n, m in enumerate(chunk)
-                ],
-            )
-
-    def _release(self, queue_url: str, messages: list[QueueMessage]) -> None:
-        """Make unstarted messages visible again now instead of after the visibility timeout."""
-        if messages:
-            log.info("released %d unstarted message(s)", len(messages))
-        for start in range(0, len(messages), 10):
-            chunk = messages[start : start + 10]
-            client("sqs").change_message_visibility_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": 0}
-                    for n, m in enumerate(chunk)
-                ],
-            )
-
-    def _heartbeat(self, queue_url: str) -> None:
+    def _heartbeat(self, queue: Queue) -> None:
         """Keep long-running messages invisible so no other consumer starts them meanwhile."""
         interval = max(1.0, self.options.visibility_timeout / 3)
         while not self.stop.wait(interval):
             with self._lock:
                 handles = list(self._in_flight.values())
-            for start in range(0, len(handles), 10):
-                entries = [
-                    {
-                        "Id": str(n),
-                        "ReceiptHandle": h,
-                        "VisibilityTimeout": self.options.visibility_timeout,
-                    }
-                    for n, h in enumerate(handles[start : start + 10])
-                ]
+            for chunk in chunks(handles):  # one failed call must not skip the other chunks
                 try:
-                    client("sqs").change_message_visibility_batch(
-                        QueueUrl=queue_url, Entries=entries
-                    )
+                    queue.change_visibility(chunk, self.options.visibility_timeout)
                 except Exception:
                     log.warning("visibility extension failed", exc_info=True)
 

@@ -5,7 +5,8 @@ outbox sweeper.
 
 `python -m processor local` runs everything; `--services-only` leaves the API to
 `cd chalice_app && chalice local` and prints the commands for it. Any number of SIGINT/SIGTERM
-stops it all within 10 s (see processor.stopping), PostgreSQL included when it started it.
+stops it all within 10 s (see processor.entrypoints.stopping), PostgreSQL included when it
+started it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO / ".local"
 REGION = "us-east-1"
 # Concurrent consumers (Lambda mode: concurrent handler invocations, as the mapping's maximum
@@ -32,7 +33,7 @@ CONCURRENCY = 8
 
 @dataclass
 class MotoProcess:
-    """`python -m processor.emulator`: moto in its own process and session."""
+    """`python -m processor.adapters.emulator`: moto in its own process and session."""
 
     process: subprocess.Popen[bytes]
     endpoint: str
@@ -76,7 +77,7 @@ def spawn_moto(port: int = 0) -> MotoProcess:
     settled its in-flight messages. It exits by itself if this process dies (SIGKILL)."""
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
-        [sys.executable, "-m", "processor.emulator", str(port), str(os.getpid())],
+        [sys.executable, "-m", "processor.adapters.emulator", str(port), str(os.getpid())],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -208,7 +209,7 @@ def start_api(host: str, port: int) -> Any:
         ThreadedHTTPServer,
     )
 
-    from processor.errors import MethodNotAllowed, RouteNotFound, ServiceError
+    from processor.domain.errors import MethodNotAllowed, RouteNotFound, ServiceError
     from processor.jsonutil import dumps
     from processor.observability import mask_email
 
@@ -290,12 +291,12 @@ def run(
 ) -> int:
     """`make run` (`services_only=False`) and `make services`; returns the exit status.
 
-    Signals only set a flag (processor.stopping); this thread does the stopping: the API
+    Signals only set a flag (processor.entrypoints.stopping); this thread does the stopping: the API
     first (no new orders), then the processor (in-flight messages finish, the rest are
     released), then moto and PostgreSQL, all within 10 s. A signal during start-up stops as
     soon as the services are up, so PostgreSQL is never left running."""
-    from processor.stopping import StopSignals
-    from processor.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
+    from processor.entrypoints.stopping import StopSignals
+    from processor.entrypoints.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
 
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from processor.aws import client
+from processor.adapters.aws import client
 from processor.config import Settings
 
 _SUBJECTS = {

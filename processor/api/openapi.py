@@ -1,9 +1,9 @@
 """The OpenAPI 3.1 document of the HTTP API, generated from the pydantic models in
-`processor.schemas` so that the published contract cannot drift from the validation code.
+`processor.api.schemas` so that the published contract cannot drift from the validation code.
 
 `document()` builds it, `render()` is the canonical text served at `GET /openapi.json` and
 checked in as `docs/openapi.json` (`make openapi` rewrites it; a test fails when they differ).
-`python -m processor.openapi [PATH]` writes the file.
+`python -m processor.api.openapi [PATH]` writes the file.
 
 The document declares the API key only where the server enforces one (`api_key_required`):
 a client generator or fuzzer that reads it then neither sends a key that nobody checks nor
@@ -22,11 +22,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
 from pydantic_core import core_schema
 
-from processor import schemas
-from processor.domain import IDEMPOTENCY_KEY_PATTERN, Status
+from processor.api import schemas
+from processor.domain.model import IDEMPOTENCY_KEY_PATTERN, Status
 
 OPENAPI_VERSION = "3.1.0"
-DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 REF = "#/components/schemas/{model}"
 
 # Pydantic keeps the bounds of validator-wrapped numbers under their Python names.

@@ -44,7 +44,7 @@ def load_stack_environment(stack: str) -> dict[str, str]:
 
 def show_order(order_id: UUID) -> dict[str, Any]:
     from db.uow import UnitOfWork
-    from processor.services import get_order
+    from processor.orders.service import get_order
 
     view = get_order(order_id)
     with UnitOfWork() as uow:
@@ -55,7 +55,7 @@ def show_order(order_id: UUID) -> dict[str, Any]:
 
 def stuck_orders(older_than_seconds: float) -> list[dict[str, Any]]:
     from db.uow import UnitOfWork
-    from processor.domain import FINAL_STATUSES
+    from processor.domain.model import FINAL_STATUSES
 
     final = sorted(s.value for s in FINAL_STATUSES)
     with UnitOfWork() as uow:
@@ -77,8 +77,8 @@ def replay_outbox(progress: bool = True) -> dict[str, int]:
     Queue messages the API sent without error are left alone until their confirm window ends,
     as the sweeper does: they are in the queue, and a copy would only be processed for nothing.
     """
-    from processor import outbox
     from processor.config import settings
+    from processor.outbox import relay as outbox
 
     confirm_seconds = settings().order_message_confirm_seconds
     sent = failed = 0

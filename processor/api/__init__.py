@@ -1,0 +1,1 @@
+"""The HTTP contract: request/response models, the OpenAPI document, JSON views, cursors."""

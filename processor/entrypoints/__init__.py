@@ -1,0 +1,1 @@
+"""Doors into the use cases: the queue consumer (Lambda and worker), worker, local system."""

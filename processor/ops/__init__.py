@@ -1,0 +1,1 @@
+"""Operator tools behind `python -m processor admin`: order lookup, DLQ, invariant checker."""

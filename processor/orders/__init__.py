@@ -1,0 +1,1 @@
+"""Order use cases behind the API: create, get, list, cancel."""

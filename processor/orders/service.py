@@ -1,0 +1,174 @@
+"""Order use cases behind the API: create, get, list, cancel. The Chalice routes and the
+operator CLI call these functions and nothing below them.
+
+Each takes its dependencies (`deps`, see processor/bootstrap.py); the entrypoints pass none and
+get the production wiring, unit tests pass fakes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid4
+
+from db.repository import (
+    IdempotencyClaim,
+    IdempotencyRecord,
+    ItemRow,
+    ListFilter,
+    OrderRow,
+    OutboxRecord,
+)
+from processor.api.pagination import decode_cursor, encode_cursor
+from processor.api.views import history_view, order_view
+from processor.bootstrap import Dependencies, dependencies
+from processor.domain.errors import (
+    IdempotencyKeyReused,
+    InvalidOrderState,
+    OrderNotFound,
+    ValidationFailed,
+)
+from processor.domain.model import CANCELLABLE_STATUSES, Status
+from processor.jsonutil import dumps, loads
+from processor.observability import correlation_id, emit_metric, log_context
+
+if TYPE_CHECKING:  # request models arrive validated; the services never load pydantic
+    from processor.api.schemas import CreateOrderRequest, ListOrdersQuery
+
+log = logging.getLogger(__name__)
+CREATED_MESSAGE = "Order created successfully and queued for processing"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_order_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationFailed(
+            "order_id must be a UUID",
+            [{"field": "order_id", "message": "must be a UUID"}],
+        ) from None
+
+
+def create_order(
+    request: CreateOrderRequest,
+    idempotency_key: str | None = None,
+    deps: Dependencies | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Accept an order; returns (response body, replayed).
+
+    Order, items, history and outbox records commit together, then the queue message is sent
+    at once; if SQS is down the sweeper sends it later, so an accepted order is never lost.
+    """
+    deps = deps or dependencies()
+    order_id = uuid4()
+    now = _now()
+    items = [ItemRow(i.product_name, i.quantity, i.unit_price) for i in request.items]
+    order = OrderRow(
+        order_id=order_id,
+        customer_email=request.customer_email,
+        customer_name=request.customer_name,
+        total_amount=request.total(),
+        status=Status.PENDING.value,
+        created_at=now,
+        updated_at=now,
+    )
+    view = order_view(order, items)
+    del view["updated_at"]
+    view["message"] = CREATED_MESSAGE
+    claim = None
+    if idempotency_key is not None:
+        claim = IdempotencyClaim(idempotency_key, _request_hash(request), 201, dumps(view))
+    message = {"order_id": str(order_id), "correlation_id": correlation_id()}
+    with deps.uow(single_statement=True) as uow:
+        outbox_id = uow.orders.add(order, items, message, claim)
+        if outbox_id is None:
+            assert claim is not None
+            return _replay(uow.orders.idempotency_record(claim.key), claim), True
+    with log_context(order_id=str(order_id)):
+        log.info("order created", extra={"total_amount": str(order.total_amount)})
+    emit_metric("OrdersCreated")
+    deps.publisher.publish_new_order(
+        OutboxRecord(outbox_id, "order", order_id, order.status, message, attempts=0)
+    )
+    return view, False
+
+
+def _replay(earlier: IdempotencyRecord | None, claim: IdempotencyClaim) -> dict[str, Any]:
+    """The original response for a reused key, or 409 if the request differs."""
+    if earlier is None:  # purged between the claim and this read; treat as in conflict
+        raise IdempotencyKeyReused("this Idempotency-Key expired while in use; retry")
+    if earlier.request_hash != claim.request_hash:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+    return loads(earlier.response_body)
+
+
+def _request_hash(request: CreateOrderRequest) -> str:
+    return hashlib.sha256(dumps(request.model_dump(mode="python")).encode()).hexdigest()
+
+
+def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
+    deps = deps or dependencies()
+    with deps.uow() as uow:
+        order = uow.orders.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist")
+        view = order_view(order, uow.orders.items_for([order_id])[order_id])
+        view["status_history"] = history_view(uow.orders.history(order_id))
+    return view
+
+
+def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dict[str, Any]:
+    deps = deps or dependencies()
+    after = decode_cursor(query.cursor) if query.cursor else None
+    filters = ListFilter(
+        status=query.status.value if query.status else None,
+        customer_email=query.customer_email,
+    )
+    with deps.uow() as uow:
+        rows = uow.orders.list(filters, query.limit + 1, query.offset, after)
+        page, has_more = rows[: query.limit], len(rows) > query.limit
+        items = uow.orders.items_for([row.order_id for row in page]) if page else {}
+    orders = [order_view(row, items[row.order_id]) for row in page]
+    last = page[-1] if page else None
+    return {
+        "orders": orders,
+        "count": len(orders),
+        "limit": query.limit,
+        "offset": query.offset,
+        "has_more": has_more,
+        "next_cursor": encode_cursor(last.created_at, last.order_id) if has_more and last else None,
+    }
+
+
+def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
+    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op."""
+    deps = deps or dependencies()
+    with deps.uow() as uow:
+        note_id = uow.orders.transition(
+            order_id,
+            [s.value for s in CANCELLABLE_STATUSES],
+            Status.CANCELLED.value,
+            _now(),
+            reason="cancelled by customer",
+            require_no_payment=True,
+        )
+        if note_id is None:
+            current = uow.orders.get_status(order_id)
+            if current is None:
+                raise OrderNotFound(f"order {order_id} does not exist")
+            if current != Status.CANCELLED:
+                raise InvalidOrderState(
+                    f"order is {current} and can no longer be cancelled",
+                    [{"field": "status", "message": current}],
+                )
+        uow.commit()
+    if note_id is not None:
+        # Every unsent notification of the order, oldest first: create_order leaves the PENDING
+        # email to the processor, and it must not arrive after the cancellation (or never).
+        deps.publisher.publish_notifications(order_id)
+    return get_order(order_id, deps)

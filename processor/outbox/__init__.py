@@ -1,0 +1,1 @@
+"""The outbox relay and sweeper: committed records delivered to SQS, SES and SNS."""

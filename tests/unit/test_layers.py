@@ -1,0 +1,54 @@
+"""The tree's dependency rules, checked on the source: what the README's layout promises."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def imported_modules(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def test_db_imports_nothing_from_processor():
+    offenders = [
+        f"{path.relative_to(REPO)}: {module}"
+        for path in (REPO / "db").rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] == "processor"
+    ]
+    assert offenders == []
+
+
+def test_only_db_knows_the_database_driver():
+    """Callers catch `db.errors`; a psycopg2 import elsewhere would couple them to the driver."""
+    paths = [*(REPO / "processor").rglob("*.py"), *(REPO / "chalice_app").rglob("*.py")]
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in paths
+        if any(m.split(".")[0] == "psycopg2" for m in imported_modules(path))
+    ]
+    assert offenders == []
+
+
+def test_the_domain_imports_nothing_with_io():
+    for path in (REPO / "processor" / "domain").glob("*.py"):
+        modules = imported_modules(path)
+        assert not {m for m in modules if m.startswith(("db", "boto", "psycopg2"))}, path
+        assert not {m for m in modules if m.startswith("processor.") and ".domain." not in m}
+
+
+def test_every_package_init_is_import_free_so_handlers_load_only_what_they_use():
+    for path in [*(REPO / "processor").rglob("__init__.py"), REPO / "db" / "__init__.py"]:
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        assert all(
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body
+        ), f"{path.relative_to(REPO)} must hold only its docstring"

@@ -1,0 +1,97 @@
+"""Order processing driven through fakes: the steps, the charge and its retries, redelivery.
+The same guarantees on PostgreSQL and SQS are in tests/integration/test_processing*.py."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+
+from processor.adapters.payments import TransientPaymentError
+from processor.api.schemas import CreateOrderRequest
+from processor.domain.model import Status
+from processor.orders import service as orders
+from processor.processing import service as processing
+from tests.unit.fakes import FakeProvider, FakeSystem
+
+LIFECYCLE = ["PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED", "COMPLETED"]
+
+
+def created(fake: FakeSystem) -> UUID:
+    order = CreateOrderRequest.model_validate(
+        {
+            "customer_email": "ada@example.com",
+            "customer_name": "Ada",
+            "items": [{"product_name": "Widget", "quantity": 1, "unit_price": Decimal("10.00")}],
+        }
+    )
+    return UUID(orders.create_order(order, deps=fake.deps)[0]["order_id"])
+
+
+def test_an_approved_order_walks_every_step_to_completed_and_is_charged_once():
+    fake = FakeSystem()
+    order_id = created(fake)
+
+    assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
+
+    assert fake.store.statuses(order_id) == LIFECYCLE
+    assert [key for key, _, _ in fake.provider.calls] == [f"order-{order_id}"]
+    assert fake.store.payments[order_id].outcome == "CHARGED"
+    assert fake.publisher.notified == [order_id]
+
+
+def test_a_redelivered_message_for_a_completed_order_changes_nothing():
+    fake = FakeSystem()
+    order_id = created(fake)
+    processing.process_order(order_id, deps=fake.deps)
+
+    assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
+
+    assert fake.store.statuses(order_id) == LIFECYCLE
+    assert len(fake.provider.calls) == 1
+
+
+def test_a_declined_payment_ends_the_order_as_payment_failed_with_the_reason():
+    fake = FakeSystem(provider=FakeProvider(decline_reason="card_declined"))
+    order_id = created(fake)
+
+    assert processing.process_order(order_id, deps=fake.deps) == Status.PAYMENT_FAILED
+
+    assert fake.store.statuses(order_id) == ["PENDING", "PROCESSING", "PAYMENT_FAILED"]
+    assert fake.store.history[order_id][-1].reason == "card_declined"
+    assert fake.store.payments[order_id].outcome == "DECLINED"
+
+
+def test_a_transient_provider_error_is_retried_within_the_delivery_with_the_same_key():
+    fake = FakeSystem(provider=FakeProvider(transient_failures=2))
+    order_id = created(fake)
+
+    assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
+
+    assert [(key, attempt) for key, _, attempt in fake.provider.calls] == [
+        (f"order-{order_id}", 0),
+        (f"order-{order_id}", 1),
+        (f"order-{order_id}", 2),
+    ]
+    assert fake.store.payments[order_id].attempts == 3
+
+
+def test_a_provider_still_failing_after_every_retry_leaves_the_order_processing_for_later():
+    fake = FakeSystem(provider=FakeProvider(transient_failures=3))
+    order_id = created(fake)
+
+    with pytest.raises(TransientPaymentError):
+        processing.process_order(order_id, deps=fake.deps)
+
+    assert fake.store.orders[order_id].status == "PROCESSING"
+    assert fake.store.payments[order_id].attempts == 3  # committed although the charge failed
+    assert fake.publisher.notified == [order_id]  # PROCESSING was saved: its email goes out
+
+    assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
+    assert fake.provider.calls[-1][2] == 3  # the redelivery continues the attempt count
+
+
+def test_a_message_for_an_order_that_does_not_exist_is_poison():
+    with pytest.raises(processing.UnknownOrder):
+        processing.process_order(uuid4(), deps=FakeSystem().deps)
