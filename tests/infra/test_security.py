@@ -172,7 +172,7 @@ def test_each_role_reaches_only_its_own_log_group_and_needed_services(
 def test_only_the_queue_consumer_may_send_to_the_dlq_and_only_send(
     any_stack: Deployment,
 ) -> None:
-    """processor/consumer.py `dead_letter` sends poison messages to ORDER_DLQ_URL itself."""
+    """`dead_letter` (processor/entrypoints/consumer.py) sends poison messages to the DLQ."""
     consumer = ("process-orders-role" if any_stack.config["processor"] == "lambda"
                 else "worker-task-role")
     for role, statements in _policies(any_stack).items():
