@@ -72,17 +72,24 @@ def db(database_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Fresh queues, DLQ, topic and verified sender on the moto server."""
+def fresh_moto(moto_endpoint: str) -> str:
+    """The session's moto server with whatever earlier tests created removed, so a test that
+    creates resources with its own attributes never meets another test's queue of that name."""
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
+    return moto_endpoint
+
+
+@pytest.fixture
+def aws(fresh_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Fresh queues, DLQ, topic and verified sender on the moto server."""
     resources = create_aws_resources("orders@orderflow.test", max_receive_count=3)
     for key, value in resources.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PAYMENT_RETRY_BASE_SECONDS", "0")
     monkeypatch.setenv("RETRY_VISIBILITY_BASE_SECONDS", "0")
     settings.cache_clear()
-    yield {**resources, "AWS_ENDPOINT_URL": moto_endpoint}
+    yield {**resources, "AWS_ENDPOINT_URL": fresh_moto}
     settings.cache_clear()
 
 

@@ -15,10 +15,10 @@ from processor.entrypoints.local import create_aws_resources
 
 
 def test_every_benchmark_runs_on_a_tiny_workload_and_is_written_to_the_report(
-    database_url: str, moto_endpoint: str, tmp_path: Path
+    database_url: str, fresh_moto: str, tmp_path: Path
 ) -> None:
     env = BenchEnv(
-        database_url, moto_endpoint, resources=create_aws_resources("orders@orderflow.test")
+        database_url, fresh_moto, resources=create_aws_resources("orders@orderflow.test")
     )
     output = tmp_path / "BENCHMARKS.md"
 

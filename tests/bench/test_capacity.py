@@ -87,9 +87,9 @@ def test_every_stack_file_gets_an_idle_cost_from_the_resources_it_declares(
 
 
 def test_bench_records_the_figures_capacity_reads(
-    database_url: str, moto_endpoint: str, tmp_path: Path,
+    database_url: str, fresh_moto: str, tmp_path: Path,
 ) -> None:
-    env = BenchEnv(database_url, moto_endpoint,
+    env = BenchEnv(database_url, fresh_moto,
                    resources=create_aws_resources("orders@orderflow.test"))
     run_benchmarks(env, SMOKE, tmp_path / "BENCHMARKS.md", ["create", "process"], "pytest")
     sections = json.loads((tmp_path / "BENCHMARKS.json").read_text())["sections"]
