@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -85,21 +86,17 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
     base, total = median(samples["pass"]), median(samples["import"])
     added = total - base
     section.figures.append(
-        Figure(
-            name="`import app` in a fresh venv, bundle as shipped (as Lambda)",
-            result=f"+{ms(added)} ({ms(total)} total)",
-            baseline=f"`python -c pass`: {ms(base)}",
-            ratio=total / base,
+        replace(
+            _import_figure(
+                "`import app` in a fresh venv, bundle as shipped (as Lambda)", total, base
+            ),
             target=f"< {TARGET_ADDED_SECONDS * 1000:.0f} ms added",
             passed=added < TARGET_ADDED_SECONDS,
         )
     )
     section.figures.append(
-        Figure(
-            name="`import app` once the interpreter may write bytecode too",
-            result=f"+{ms(cached_import - base)} ({ms(cached_import)} total)",
-            baseline=f"`python -c pass`: {ms(base)}",
-            ratio=cached_import / base,
+        _import_figure(
+            "`import app` once the interpreter may write bytecode too", cached_import, base
         )
     )
     section.figures.append(
@@ -177,6 +174,17 @@ class _Runner:
         output = self._run(["-c", FIRST_CALLS, json.dumps(event), kind]).stdout
         result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
         return result
+
+
+def _import_figure(name: str, total: float, base: float) -> Figure:
+    """An `import app` wall time against `python -c pass`: what importing adds is the figure
+    that matters, as every cold start pays the bare interpreter start anyway."""
+    return Figure(
+        name=name,
+        result=f"+{ms(total - base)} ({ms(total)} total)",
+        baseline=f"`python -c pass`: {ms(base)}",
+        ratio=total / base,
+    )
 
 
 def _fresh_venv(path: Path) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.env import BenchEnv, autocommit, configured, stub_aws
 from bench.handlers import order_body, thread_safe, to_json
-from bench.measure import percentile, time_aws_calls, time_calls
+from bench.measure import await_completed, percentile, record_aws_calls, time_calls
 from bench.report import Figure, Section, ms, pct
 from bench.sizes import Sizes
 from processor.entrypoints import worker as worker_module
@@ -175,11 +175,22 @@ def _end_to_end(env: BenchEnv, orders: int, url: str, body: str) -> Section:
     result = Section("e2e", "end to end")
     stop = threading.Event()
     busy: list[float] = []
-    produced = max_in_flight = 0
+    produced = 0
     api_busy = 0.0
+
+    def produce(done: int, created: int) -> bool:
+        """Top the backlog up to E2E_WINDOW once it has halved; True when it sent orders."""
+        nonlocal produced, api_busy
+        if produced >= orders or created - done > E2E_WINDOW // 2:
+            return False
+        batch = min(E2E_WINDOW - (created - done), orders - produced)
+        api_busy += load(url, E2E_CLIENTS, batch, body)["busy_seconds"]
+        produced += batch
+        return True
+
     with (
         configured(ORDER_QUEUE_URL=env.fresh_queue("bench-e2e"), OUTBOX_GRACE_SECONDS="5"),
-        time_aws_calls() as aws,
+        record_aws_calls() as calls,
         time_calls(worker_module, "handle_batch", busy),
         autocommit(env.database_url) as conn,
         conn.cursor() as cur,
@@ -192,22 +203,7 @@ def _end_to_end(env: BenchEnv, orders: int, url: str, body: str) -> Section:
         started = time.perf_counter()
         deadline = started + 120 + orders * 0.6
         try:
-            while True:
-                cur.execute(
-                    "SELECT count(*) FILTER (WHERE status = 'COMPLETED'), count(*) FROM orders"
-                )
-                done, created = cur.fetchone()
-                max_in_flight = max(max_in_flight, created - done)
-                if done >= orders:
-                    break
-                if produced < orders and created - done <= E2E_WINDOW // 2:
-                    batch = min(E2E_WINDOW - (created - done), orders - produced)
-                    api_busy += load(url, E2E_CLIENTS, batch, body)["busy_seconds"]
-                    produced += batch
-                    continue
-                if time.perf_counter() > deadline:
-                    raise RuntimeError(f"only {done} of {orders} orders completed in time")
-                time.sleep(0.1)
+            max_in_flight = await_completed(cur, orders, deadline, between=produce)
             wall = time.perf_counter() - started
         finally:
             stop.set()
@@ -218,6 +214,7 @@ def _end_to_end(env: BenchEnv, orders: int, url: str, body: str) -> Section:
         )
         latencies = [float(row[0]) for row in cur.fetchall()]
 
+    aws = calls.seconds
     worker_ops = ("SendEmail", "PublishBatch", "ReceiveMessage", "DeleteMessageBatch")
     worker_aws = sum(aws[op] for op in worker_ops)
     worker_busy = sum(busy) + aws["ReceiveMessage"] + aws["DeleteMessageBatch"]

@@ -17,7 +17,7 @@ from typing import Any
 from bench.env import BenchEnv, autocommit, configured
 from bench.handlers import order_body, to_json
 from bench.http_api import E2E_CLIENTS, _api_server, load
-from bench.measure import percentile, record_aws_calls, time_calls
+from bench.measure import await_completed, percentile, record_aws_calls, time_calls
 from bench.report import Figure, Section, pct
 from bench.sizes import Sizes
 from processor.entrypoints.event_source import LambdaDelivery
@@ -63,19 +63,8 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         started = time.perf_counter()
         producer.start()
         deadline = started + 120 + orders * 0.5
-        max_backlog = 0
         try:
-            while True:
-                cur.execute(
-                    "SELECT count(*) FILTER (WHERE status = 'COMPLETED'), count(*) FROM orders"
-                )
-                done, created = cur.fetchone()
-                max_backlog = max(max_backlog, created - done)
-                if done >= orders:
-                    break
-                if time.perf_counter() > deadline or not (consumer.is_alive()):
-                    raise RuntimeError(f"only {done} of {orders} orders completed in time")
-                time.sleep(0.1)
+            max_backlog = await_completed(cur, orders, deadline, alive=consumer.is_alive)
             wall = time.perf_counter() - started
             producer.join()
         finally:

@@ -83,6 +83,35 @@ def time_calls(owner: Any, attribute: str, sink: list[float]) -> Iterator[None]:
         yield
 
 
+def await_completed(
+    cur: Any,
+    orders: int,
+    deadline: float,
+    between: Callable[[int, int], bool] = lambda done, created: False,
+    alive: Callable[[], bool] = lambda: True,
+) -> int:
+    """Poll the orders table every 0.1 s until `orders` orders are COMPLETED; return the
+    largest backlog seen (created, not yet completed).
+
+    The end-to-end benchmarks all end this way, so they share one poll. `between(done,
+    created)` runs after each poll that is not the last: a producer that holds the backlog
+    down feeds more orders there and returns True to poll again at once. A processor that
+    died (`alive()` false) or a missed `deadline` (a `time.perf_counter()` value) fails the
+    run instead of waiting forever."""
+    most = 0
+    while True:
+        cur.execute("SELECT count(*) FILTER (WHERE status = 'COMPLETED'), count(*) FROM orders")
+        done, created = cur.fetchone()
+        most = max(most, created - done)
+        if done >= orders:
+            return most
+        if between(done, created):
+            continue
+        if time.perf_counter() > deadline or not alive():
+            raise RuntimeError(f"only {done} of {orders} orders completed in time")
+        time.sleep(0.1)
+
+
 # --- SQL statement and round-trip counting -------------------------------------------------
 
 
@@ -190,29 +219,6 @@ def count_sql() -> Iterator[SqlCount]:
 
 
 # --- AWS call accounting -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def time_aws_calls() -> Iterator[Counter[str]]:
-    """Seconds spent inside botocore API calls, by operation, over all threads. Receives
-    that return nothing are long-poll waiting, not work, and are left out."""
-    from botocore.client import BaseClient
-
-    result: Counter[str] = Counter()
-    lock = threading.Lock()
-    original = BaseClient._make_api_call
-
-    def timed(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        started = time.perf_counter()
-        response = original(self, operation, params)
-        spent = time.perf_counter() - started
-        if operation != "ReceiveMessage" or response.get("Messages"):
-            with lock:
-                result[operation] += spent
-        return response
-
-    with mock.patch.object(BaseClient, "_make_api_call", timed):
-        yield result
 
 
 @dataclass

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from processor.adapters.aws import client
 from processor.api.schemas import CreateOrderRequest
+
+if TYPE_CHECKING:
+    from processor.entrypoints.worker import Worker, WorkerOptions
 
 
 def order_request(email: str = "ada@example.com", **overrides: Any) -> CreateOrderRequest:
@@ -261,3 +267,26 @@ def invariant_violations() -> list[str]:
 
     report = check(deadline_seconds=10**9, include_queues=False)
     return [f"{f.kind} {f.order_id}: {f.detail}" for f in report.findings]
+
+
+@contextlib.contextmanager
+def worker_on_thread(
+    options: WorkerOptions, name: str
+) -> Iterator[tuple[Worker, threading.Thread]]:
+    """`options`' worker on its own thread for the block, then stopped gracefully.
+
+    One stop for every test that runs a worker: set the stop event, join for a bounded time
+    and fail if the thread still runs, so that a worker which ignores its stop shows up here
+    instead of leaking into the tests after it. The thread is yielded too, for tests that
+    check the worker survived something."""
+    from processor.entrypoints.worker import Worker
+
+    worker = Worker(options)
+    thread = threading.Thread(target=worker.run, name=name)
+    thread.start()
+    try:
+        yield worker, thread
+    finally:
+        worker.stop.set()
+        thread.join(15)
+    assert not thread.is_alive(), f"the worker on thread {name} did not stop"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -40,6 +41,26 @@ def _master_secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecre
     return arn
 
 
+def _guarded_server_args(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup
+                         ) -> dict[str, Any]:
+    """The arguments the RDS instance and the Aurora cluster share, written once so that both
+    engines keep the same guarantees: a managed master secret, encryption, the private
+    network, backups, deletion protection and a final snapshot."""
+    cfg = ctx.cfg
+    return {
+        "manage_master_user_password": True,
+        "port": POSTGRES_PORT,
+        "db_subnet_group_name": subnet_group.name,
+        "vpc_security_group_ids": [net.db_sg.id],
+        "storage_encrypted": True,
+        "backup_retention_period": cfg.db_backup_retention_days,
+        "deletion_protection": cfg.db_deletion_protection,
+        "copy_tags_to_snapshot": True,
+        "skip_final_snapshot": False,
+        "final_snapshot_identifier": ctx.name("db-final"),
+    }
+
+
 def _rds_instance(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup) -> _Server:
     """One RDS PostgreSQL instance (optionally Multi-AZ): the default engine."""
     cfg = ctx.cfg
@@ -57,22 +78,13 @@ def _rds_instance(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup)
         instance_class=cfg.db_instance_class,
         allocated_storage=cfg.db_allocated_storage_gb,
         storage_type="gp3",
-        storage_encrypted=True,
         db_name=cfg.db_name,
         username=MASTER_USERNAME,
-        manage_master_user_password=True,
-        port=POSTGRES_PORT,
-        db_subnet_group_name=subnet_group.name,
         parameter_group_name=params.name,
-        vpc_security_group_ids=[net.db_sg.id],
         publicly_accessible=False,
         multi_az=cfg.db_multi_az,
-        backup_retention_period=cfg.db_backup_retention_days,
-        deletion_protection=cfg.db_deletion_protection,
-        copy_tags_to_snapshot=True,
-        skip_final_snapshot=False,
-        final_snapshot_identifier=ctx.name("db-final"),
         auto_minor_version_upgrade=True,
+        **_guarded_server_args(ctx, net, subnet_group),
         # The identifier stays fixed (snapshots and operators refer to it), so a replacement
         # (a changed username or storage_encrypted forces one) deletes first: refused while
         # deletion protection is on, otherwise after the final snapshot. Creating the
@@ -109,19 +121,10 @@ def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetG
         engine_version=cfg.db_engine_version,
         database_name=cfg.db_name,
         master_username=MASTER_USERNAME,
-        manage_master_user_password=True,
-        port=POSTGRES_PORT,
-        db_subnet_group_name=subnet_group.name,
         db_cluster_parameter_group_name=params.name,
-        vpc_security_group_ids=[net.db_sg.id],
-        storage_encrypted=True,
-        backup_retention_period=cfg.db_backup_retention_days,
-        deletion_protection=cfg.db_deletion_protection,
-        copy_tags_to_snapshot=True,
-        skip_final_snapshot=False,
-        final_snapshot_identifier=ctx.name("db-final"),
         serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
             min_capacity=cfg.db_min_capacity_acu, max_capacity=cfg.db_max_capacity_acu),
+        **_guarded_server_args(ctx, net, subnet_group),
         # A fixed identifier, as for the RDS instance: a replacement deletes first, which
         # deletion protection refuses.
         opts=ctx.opts(delete_before_replace=True),

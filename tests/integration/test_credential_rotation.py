@@ -39,8 +39,8 @@ from db.migrate import (
 from db.secrets import reset_client
 from processor import bootstrap
 from processor.adapters.aws import client
-from processor.entrypoints.worker import Worker, WorkerOptions
-from tests.helpers import invariant_violations, wait_until
+from processor.entrypoints.worker import WorkerOptions
+from tests.helpers import invariant_violations, wait_until, worker_on_thread
 
 ROLE = "orderflow_app"
 DATABASE = "orderflow_rotation"
@@ -185,15 +185,9 @@ def _post_order(api: Client) -> int:
 @contextlib.contextmanager
 def _running_worker() -> Iterator[threading.Thread]:
     """The Fargate entry point's worker on a thread: two consumers and the outbox sweeper."""
-    worker = Worker(WorkerOptions(concurrency=2, wait_seconds=1, sweep_interval=0.2))
-    thread = threading.Thread(target=worker.run, name="rotation-worker")
-    thread.start()
-    try:
+    options = WorkerOptions(concurrency=2, wait_seconds=1, sweep_interval=0.2)
+    with worker_on_thread(options, "rotation-worker") as (_worker, thread):
         yield thread
-    finally:
-        worker.stop.set()
-        thread.join(15)
-    assert not thread.is_alive(), "the worker did not stop"
 
 
 def _all_completed(cloud: CloudDatabase, expected: int) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +15,14 @@ import pytest
 from processor.adapters.aws import client
 from processor.entrypoints.worker import Worker, WorkerOptions
 from processor.orders import service as order_service
-from tests.helpers import order_request, queue_depth, receive_all, status_of, wait_until
+from tests.helpers import (
+    order_request,
+    queue_depth,
+    receive_all,
+    status_of,
+    wait_until,
+    worker_on_thread,
+)
 
 pytestmark = pytest.mark.usefixtures("invariants_hold")
 RECORD_KEYS = {
@@ -56,15 +62,9 @@ def handler_calls(system: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> li
 @contextlib.contextmanager
 def lambda_mode(**options: Any) -> Iterator[Worker]:
     settings = {"concurrency": 1, "wait_seconds": 1, "sweep_interval": 0, **options}
-    worker = Worker(WorkerOptions(delivery="lambda", **settings))
-    thread = threading.Thread(target=worker.run, name="test-event-source")
-    thread.start()
-    try:
+    delivery = WorkerOptions(delivery="lambda", **settings)
+    with worker_on_thread(delivery, "test-event-source") as (worker, _thread):
         yield worker
-    finally:
-        worker.stop.set()
-        thread.join(15)
-    assert not thread.is_alive(), "the delivery did not stop"
 
 
 def _queued_orders(n: int) -> list[str]:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.helpers import (
     rows,
     status_of,
     wait_until,
+    worker_on_thread,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,15 +44,9 @@ pytestmark = pytest.mark.usefixtures("invariants_hold")
 @contextlib.contextmanager
 def running(options: WorkerOptions | None = None) -> Iterator[Worker]:
     """A worker on its own thread for the duration of the block, stopped gracefully after."""
-    worker = Worker(options or WorkerOptions(concurrency=2, wait_seconds=1, sweep_interval=0))
-    thread = threading.Thread(target=worker.run, name="test-worker")
-    thread.start()
-    try:
+    default = WorkerOptions(concurrency=2, wait_seconds=1, sweep_interval=0)
+    with worker_on_thread(options or default, "test-worker") as (worker, _thread):
         yield worker
-    finally:
-        worker.stop.set()
-        thread.join(15)
-    assert not thread.is_alive(), "the worker did not stop"
 
 
 def _create(*emails: str) -> list[str]:
