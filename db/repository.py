@@ -130,22 +130,53 @@ class PaymentRow:
 
 
 @dataclass(frozen=True)
-class ListFilter:
+class NewOrder:
+    """What `OrderRepository.add` writes in its one statement; one object, so the real
+    repository and the test fake share this definition instead of each restating the list."""
+
+    order: OrderRow
+    items: list[ItemRow]
+    queue_message: dict[str, Any]
+    idempotency: IdempotencyClaim | None = None
+
+    def queue_record(self, outbox_id: int) -> OutboxRecord:
+        """The queue message's outbox record as `add` writes it (returned as `outbox_id`), for
+        the create path to send at once without reading it back."""
+        order = self.order
+        return OutboxRecord(outbox_id, "order", order.order_id, order.status, self.queue_message, 0)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A page of `OrderRepository.list`: the filters and `after` (a keyset cursor position)
+    narrow the rows, `offset` and `limit` cut the page; one object for the same reason as
+    `NewOrder`."""
+
+    limit: int
+    offset: int = 0
+    after: tuple[datetime, UUID] | None = None
     status: str | None = None
     customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A guarded status change for `OrderRepository.transition`: written only if the order is
+    in one of the `expected` statuses (and, with `require_no_payment`, not yet being charged)."""
+
+    order_id: UUID
+    expected: list[str]
+    target: str
+    now: datetime
+    reason: str | None = None
+    require_no_payment: bool = False
 
 
 class OrderRepository:
     def __init__(self, cursor: Cursor) -> None:
         self._cur = cursor
 
-    def add(
-        self,
-        order: OrderRow,
-        items: list[ItemRow],
-        queue_message: dict[str, Any],
-        idempotency: IdempotencyClaim | None = None,
-    ) -> int | None:
+    def add(self, new: NewOrder) -> int | None:
         """Insert order, items, first history row and both outbox records in ONE statement,
         atomic on its own (no BEGIN/COMMIT round trips); returns the queue message's outbox id.
 
@@ -154,6 +185,7 @@ class OrderRepository:
         concurrent request with the same key blocks on the key's unique index until the
         first one commits, then finds it taken: one key, one order.
         """
+        order, items, idempotency = new.order, new.items, new.idempotency
         key = idempotency.key if idempotency else None
         _execute_prepared(
             self._cur,
@@ -208,7 +240,7 @@ class OrderRepository:
                 "names": [item.product_name for item in items],
                 "quantities": [item.quantity for item in items],
                 "prices": [item.unit_price for item in items],
-                "message": Json(queue_message),
+                "message": Json(new.queue_message),
                 "notification": Json({"order_id": str(order.order_id), "status": order.status}),
             },
         )
@@ -254,42 +286,28 @@ class OrderRepository:
         )
         return [HistoryRow(*row) for row in self._cur.fetchall()]
 
-    def list(
-        self,
-        filters: ListFilter,
-        limit: int,
-        offset: int = 0,
-        after: tuple[datetime, UUID] | None = None,
-    ) -> list[OrderRow]:
-        """Newest first, `order_id` breaking ties; `after` is a keyset cursor position."""
+    def list(self, query: ListQuery) -> list[OrderRow]:
+        """Newest first, `order_id` breaking ties."""
         where: list[str] = []
         params: list[Any] = []
-        if filters.status is not None:
+        if query.status is not None:
             where.append("status = %s")
-            params.append(filters.status)
-        if filters.customer_email is not None:
+            params.append(query.status)
+        if query.customer_email is not None:
             where.append("customer_email = %s")
-            params.append(filters.customer_email)
-        if after is not None:
+            params.append(query.customer_email)
+        if query.after is not None:
             where.append("(created_at, order_id) < (%s, %s)")
-            params.extend(after)
+            params.extend(query.after)
         sql = f"SELECT {ORDER_COLUMNS} FROM orders"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, order_id DESC LIMIT %s OFFSET %s"
-        params.extend([limit, offset])
+        params.extend([query.limit, query.offset])
         self._cur.execute(sql, params)
         return [OrderRow(*row) for row in self._cur.fetchall()]
 
-    def transition(
-        self,
-        order_id: UUID,
-        expected: list[str],
-        target: str,
-        now: datetime,
-        reason: str | None = None,
-        require_no_payment: bool = False,
-    ) -> int | None:
+    def transition(self, step: Transition) -> int | None:
         """Guarded status change with its history row and notification record.
 
         Returns the notification outbox id, or None when the order was not in an `expected`
@@ -300,8 +318,8 @@ class OrderRepository:
         has left PENDING needs no further copy from the sweeper. SKIP LOCKED: a relay sending
         that record right now marks it itself, and processing never waits for its network call.
         """
-        guard = " AND payment_started_at IS NULL" if require_no_payment else ""
-        confirm = CONFIRM_ORDER_MESSAGE if "PENDING" in expected else ""
+        guard = " AND payment_started_at IS NULL" if step.require_no_payment else ""
+        confirm = CONFIRM_ORDER_MESSAGE if "PENDING" in step.expected else ""
         self._cur.execute(
             f"""
             WITH moved AS (
@@ -321,11 +339,11 @@ class OrderRepository:
             RETURNING id
             """,
             {
-                "order_id": order_id,
-                "expected": expected,
-                "target": target,
-                "now": now,
-                "reason": reason,
+                "order_id": step.order_id,
+                "expected": step.expected,
+                "target": step.target,
+                "now": step.now,
+                "reason": step.reason,
             },
         )
         row = self._cur.fetchone()

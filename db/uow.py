@@ -52,6 +52,13 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._end(exc)
+
+    def _end(self, exc: BaseException | None) -> None:
+        """Close the transaction, `exc` being what left the `with` block (or None).
+
+        Apart from `__exit__` so that a subclass (the unit tests' in-memory one) changes how
+        the transaction ends without restating the context-manager protocol."""
         try:
             self._cursor.close()
             if self._single_statement:

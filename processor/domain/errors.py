@@ -6,8 +6,21 @@ from typing import Any
 
 
 class ServiceError(Exception):
+    """An error with its HTTP status and JSON error code. Subclasses name theirs as class
+    keywords, so the list below reads as the table of responses it is, one line a type."""
+
     status_code = 400
     code = "BAD_REQUEST"
+
+    def __init_subclass__(
+        cls, status_code: int | None = None, code: str | None = None, **kwargs: Any
+    ) -> None:
+        """Set what the subclass names; what it leaves out stays inherited."""
+        super().__init_subclass__(**kwargs)
+        if status_code is not None:
+            cls.status_code = status_code
+        if code is not None:
+            cls.code = code
 
     def __init__(
         self,
@@ -27,59 +40,37 @@ class ServiceError(Exception):
         return {"error": error}
 
 
-class ValidationFailed(ServiceError):
-    code = "VALIDATION_ERROR"
+class ValidationFailed(ServiceError, code="VALIDATION_ERROR"): ...
 
 
-class InvalidJson(ServiceError):
-    code = "INVALID_JSON"
+class InvalidJson(ServiceError, code="INVALID_JSON"): ...
 
 
-class Unauthorized(ServiceError):
-    status_code = 401
-    code = "UNAUTHORIZED"
+class Unauthorized(ServiceError, status_code=401, code="UNAUTHORIZED"): ...
 
 
-class OrderNotFound(ServiceError):
-    status_code = 404
-    code = "ORDER_NOT_FOUND"
+class OrderNotFound(ServiceError, status_code=404, code="ORDER_NOT_FOUND"): ...
 
 
-class RouteNotFound(ServiceError):
-    status_code = 404
-    code = "NOT_FOUND"
+class RouteNotFound(ServiceError, status_code=404, code="NOT_FOUND"): ...
 
 
-class MethodNotAllowed(ServiceError):
-    status_code = 405
-    code = "METHOD_NOT_ALLOWED"
+class MethodNotAllowed(ServiceError, status_code=405, code="METHOD_NOT_ALLOWED"): ...
 
 
-class IdempotencyKeyReused(ServiceError):
-    status_code = 409
-    code = "IDEMPOTENCY_KEY_REUSED"
+class IdempotencyKeyReused(ServiceError, status_code=409, code="IDEMPOTENCY_KEY_REUSED"): ...
 
 
-class InvalidOrderState(ServiceError):
-    status_code = 409
-    code = "INVALID_ORDER_STATE"
+class InvalidOrderState(ServiceError, status_code=409, code="INVALID_ORDER_STATE"): ...
 
 
-class PayloadTooLarge(ServiceError):
-    status_code = 413
-    code = "PAYLOAD_TOO_LARGE"
+class PayloadTooLarge(ServiceError, status_code=413, code="PAYLOAD_TOO_LARGE"): ...
 
 
-class UnsupportedMediaType(ServiceError):
-    status_code = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
+class UnsupportedMediaType(ServiceError, status_code=415, code="UNSUPPORTED_MEDIA_TYPE"): ...
 
 
-class ServiceUnavailable(ServiceError):
-    status_code = 503
-    code = "SERVICE_UNAVAILABLE"
+class ServiceUnavailable(ServiceError, status_code=503, code="SERVICE_UNAVAILABLE"): ...
 
 
-class InternalError(ServiceError):
-    status_code = 500
-    code = "INTERNAL_ERROR"
+class InternalError(ServiceError, status_code=500, code="INTERNAL_ERROR"): ...

@@ -16,9 +16,10 @@ from db.repository import (
     IdempotencyClaim,
     IdempotencyRecord,
     ItemRow,
-    ListFilter,
+    ListQuery,
+    NewOrder,
     OrderRow,
-    OutboxRecord,
+    Transition,
 )
 from processor.api.pagination import decode_cursor, encode_cursor
 from processor.api.views import history_view, order_view
@@ -84,17 +85,16 @@ def create_order(
     if idempotency_key is not None:
         claim = IdempotencyClaim(idempotency_key, _request_hash(request), 201, dumps(view))
     message = {"order_id": str(order_id), "correlation_id": correlation_id()}
+    new = NewOrder(order, items, message, claim)
     with deps.uow(single_statement=True) as uow:
-        outbox_id = uow.orders.add(order, items, message, claim)
+        outbox_id = uow.orders.add(new)
         if outbox_id is None:
             assert claim is not None
             return _replay(uow.orders.idempotency_record(claim.key), claim), True
     with log_context(order_id=str(order_id)):
         log.info("order created", extra={"total_amount": str(order.total_amount)})
     emit_metric("OrdersCreated")
-    deps.publisher.publish_new_order(
-        OutboxRecord(outbox_id, "order", order_id, order.status, message, attempts=0)
-    )
+    deps.publisher.publish_new_order(new.queue_record(outbox_id))
     return view, False
 
 
@@ -124,13 +124,15 @@ def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any
 
 def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dict[str, Any]:
     deps = deps or dependencies()
-    after = decode_cursor(query.cursor) if query.cursor else None
-    filters = ListFilter(
+    page_query = ListQuery(
+        limit=query.limit + 1,
+        offset=query.offset,
+        after=decode_cursor(query.cursor) if query.cursor else None,
         status=query.status.value if query.status else None,
         customer_email=query.customer_email,
     )
     with deps.uow() as uow:
-        rows = uow.orders.list(filters, query.limit + 1, query.offset, after)
+        rows = uow.orders.list(page_query)
         page, has_more = rows[: query.limit], len(rows) > query.limit
         items = uow.orders.items_for([row.order_id for row in page]) if page else {}
     orders = [order_view(row, items[row.order_id]) for row in page]
@@ -150,12 +152,14 @@ def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, 
     deps = deps or dependencies()
     with deps.uow() as uow:
         note_id = uow.orders.transition(
-            order_id,
-            [s.value for s in CANCELLABLE_STATUSES],
-            Status.CANCELLED.value,
-            _now(),
-            reason="cancelled by customer",
-            require_no_payment=True,
+            Transition(
+                order_id,
+                [s.value for s in CANCELLABLE_STATUSES],
+                Status.CANCELLED.value,
+                _now(),
+                reason="cancelled by customer",
+                require_no_payment=True,
+            )
         )
         if note_id is None:
             current = uow.orders.get_status(order_id)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from db.repository import OrderRow
+from db.repository import OrderRow, Transition
 from processor.adapters.payments import ChargeResult, TransientPaymentError
 from processor.bootstrap import Dependencies, dependencies
 from processor.domain.model import Status, check_transition, is_final
@@ -57,7 +57,7 @@ def process_order(order_id: UUID, deps: Dependencies | None = None) -> Status:
 def _move(deps: Dependencies, order_id: UUID, current: Status, target: Status) -> Status:
     check_transition(current, target)
     with deps.uow() as uow:
-        note_id = uow.orders.transition(order_id, [current.value], target.value, _now())
+        note_id = uow.orders.transition(Transition(order_id, [current.value], target.value, _now()))
         if note_id is None:
             saved = uow.orders.get_status(order_id)
             return Status(saved) if saved else current
@@ -101,7 +101,9 @@ def _charge(order_id: UUID, deps: Dependencies) -> Status:
             )
         target = Status.PAYMENT_CONFIRMED if result.approved else Status.PAYMENT_FAILED
         note_id = uow.orders.transition(
-            order_id, [Status.PROCESSING.value], target.value, _now(), result.decline_reason
+            Transition(
+                order_id, [Status.PROCESSING.value], target.value, _now(), result.decline_reason
+            )
         )
         if note_id is None:
             saved = uow.orders.get_status(order_id)

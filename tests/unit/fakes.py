@@ -14,19 +14,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Any
 from uuid import UUID
 
 from db.repository import (
     HistoryRow,
-    IdempotencyClaim,
     IdempotencyRecord,
     ItemRow,
-    ListFilter,
+    ListQuery,
+    NewOrder,
     OrderRow,
     OutboxRecord,
     PaymentRow,
+    Transition,
 )
 from db.uow import UnitOfWork
 from processor.adapters.payments import ChargeResult, TransientPaymentError
@@ -55,14 +55,8 @@ class FakeOrderRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def add(
-        self,
-        order: OrderRow,
-        items: list[ItemRow],
-        queue_message: dict[str, Any],
-        idempotency: IdempotencyClaim | None = None,
-    ) -> int | None:
-        s = self._store
+    def add(self, new: NewOrder) -> int | None:
+        s, order, idempotency = self._store, new.order, new.idempotency
         if idempotency is not None:
             if idempotency.key in s.idempotency:
                 return None
@@ -70,9 +64,9 @@ class FakeOrderRepository:
                 idempotency.request_hash, idempotency.response_status, idempotency.response_body
             )
         s.orders[order.order_id] = order
-        s.items[order.order_id] = list(items)
+        s.items[order.order_id] = list(new.items)
         s.history[order.order_id] = [HistoryRow(order.status, None, order.created_at)]
-        queued = self._outbox("order", order.order_id, order.status, queue_message)
+        queued = self._outbox("order", order.order_id, order.status, new.queue_message)
         self._outbox("notification", order.order_id, order.status, {"status": order.status})
         return queued
 
@@ -92,43 +86,30 @@ class FakeOrderRepository:
     def history(self, order_id: UUID) -> list[HistoryRow]:
         return list(reversed(self._store.history.get(order_id, [])))
 
-    def list(
-        self,
-        filters: ListFilter,
-        limit: int,
-        offset: int = 0,
-        after: tuple[datetime, UUID] | None = None,
-    ) -> list[OrderRow]:
+    def list(self, query: ListQuery) -> list[OrderRow]:
         rows = sorted(
             self._store.orders.values(), key=lambda o: (o.created_at, o.order_id), reverse=True
         )
         rows = [
             o
             for o in rows
-            if (filters.status is None or o.status == filters.status)
-            and (filters.customer_email is None or o.customer_email == filters.customer_email)
-            and (after is None or (o.created_at, o.order_id) < after)
+            if (query.status is None or o.status == query.status)
+            and (query.customer_email is None or o.customer_email == query.customer_email)
+            and (query.after is None or (o.created_at, o.order_id) < query.after)
         ]
-        return rows[offset : offset + limit]
+        return rows[query.offset : query.offset + query.limit]
 
-    def transition(
-        self,
-        order_id: UUID,
-        expected: list[str],
-        target: str,
-        now: datetime,
-        reason: str | None = None,
-        require_no_payment: bool = False,
-    ) -> int | None:
-        s = self._store
+    def transition(self, step: Transition) -> int | None:
+        s, order_id, target = self._store, step.order_id, step.target
         order = s.orders.get(order_id)
-        if order is None or order.status not in expected:
+        if order is None or order.status not in step.expected:
             return None
-        if require_no_payment and order_id in s.payment_started:
+        if step.require_no_payment and order_id in s.payment_started:
             return None
-        s.orders[order_id] = dataclasses.replace(order, status=target, updated_at=now)
-        s.history[order_id].append(HistoryRow(target, reason, now))
-        return self._outbox("notification", order_id, target, {"status": target, "reason": reason})
+        s.orders[order_id] = dataclasses.replace(order, status=target, updated_at=step.now)
+        s.history[order_id].append(HistoryRow(target, step.reason, step.now))
+        notification = {"status": target, "reason": step.reason}
+        return self._outbox("notification", order_id, target, notification)
 
     def start_payment(self, order_id: UUID, now: datetime) -> PaymentRow | None:
         s = self._store
@@ -185,12 +166,7 @@ class FakeUnitOfWork(UnitOfWork):
     def rollback(self) -> None:
         self._working = copy.deepcopy(self._store)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _end(self, exc: BaseException | None) -> None:
         if self._single_statement and exc is None:
             self.commit()
 
