@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from processor.adapters.aws import client
+from processor.adapters.sqs import Queue
 from processor.api.schemas import CreateOrderRequest
 
 if TYPE_CHECKING:
@@ -30,22 +31,11 @@ def order_request(email: str = "ada@example.com", **overrides: Any) -> CreateOrd
 
 def receive_all(queue_url: str, visibility: int = 30) -> list[dict[str, Any]]:
     """Drain currently visible messages (they stay invisible for `visibility` seconds)."""
+    queue = Queue(queue_url)
     found: list[dict[str, Any]] = []
-    while True:
-        batch = (
-            client("sqs")
-            .receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=visibility,
-                AttributeNames=["ApproximateReceiveCount"],
-                MessageAttributeNames=["All"],
-            )
-            .get("Messages", [])
-        )
-        if not batch:
-            return found
+    while batch := queue.receive(visibility_timeout=visibility):
         found.extend(batch)
+    return found
 
 
 def count(db: Any, sql: str, *params: Any) -> int:
@@ -214,14 +204,8 @@ def tapped_events(queue_url: str) -> list[tuple[str, dict[str, Any]]]:
 
 def queue_depth(queue_url: str) -> tuple[int, int]:
     """(visible, in flight) message counts."""
-    attributes = client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
+    depth = Queue(queue_url).depth()
+    return depth["visible"], depth["in_flight"]
 
 
 def lambda_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
