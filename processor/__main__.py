@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.command == "local":
-        from processor.entrypoints.local import run
+        from processor.devstack.local import run
 
         return run(args.port, args.services_only, args.processor)
     if args.command == "sweep":
@@ -155,7 +155,7 @@ def _admin(args: argparse.Namespace) -> int:
     elif command == "dlq":
         return _dlq(args, args.json)
     elif command == "emails":
-        from processor.entrypoints.local import sent_emails
+        from processor.devstack.local import sent_emails
 
         admin.emit(sent_emails(args.endpoint), args.json)
     return 0

@@ -165,7 +165,7 @@ def emailed_statuses(endpoint: str, order_id: Any) -> list[str]:
     """Statuses announced by the emails moto recorded for one order, in sending order."""
     import re
 
-    from processor.entrypoints.local import sent_emails
+    from processor.devstack.local import sent_emails
 
     found = []
     for email in sent_emails(endpoint):

@@ -4,7 +4,7 @@ Two deliveries, one processing path. `worker` (Fargate) calls `consumer.handle_b
 several consumer threads, long polling, a heartbeat that extends the visibility of in-flight
 messages. `lambda` (the local default, as in the cloud) hands each batch to the Chalice
 `process_orders` handler the way the SQS event source mapping does
-(`processor.entrypoints.event_source`).
+(`processor.devstack.event_source`).
 Both run the outbox sweeper loop and stop gracefully on SIGTERM/SIGINT: in-flight messages
 finish, received-but-unstarted ones are released at once, within STOP_SECONDS.
 """
@@ -25,7 +25,7 @@ from processor.entrypoints.stopping import StopSignals
 from processor.outbox import relay as outbox
 
 if TYPE_CHECKING:  # loaded only in lambda delivery: it imports the Chalice app
-    from processor.entrypoints.event_source import LambdaDelivery
+    from processor.devstack.event_source import LambdaDelivery
 
 log = logging.getLogger(__name__)
 DELIVERIES = ("worker", "lambda")
@@ -70,7 +70,7 @@ class Worker:
         queue = Queue(queue_url)
         lambda_delivery: LambdaDelivery | None = None
         if self.options.delivery == "lambda":
-            from processor.entrypoints.event_source import LambdaDelivery
+            from processor.devstack.event_source import LambdaDelivery
 
             lambda_delivery = LambdaDelivery(queue_url, client("sqs").meta.region_name)
         threads = [

@@ -57,7 +57,7 @@ def test_the_image_is_built_from_the_repository_root_with_the_processor_dockerfi
     assert context == REPO
     assert not Path(inputs["context"]["location"]).is_absolute()  # no checkout path in state
     dockerfile = Path(os.getcwd(), inputs["dockerfile"]["location"]).resolve()
-    assert dockerfile == REPO / "processor" / "Dockerfile"
+    assert dockerfile == REPO / "pulumi" / "worker-image" / "Dockerfile"
 
 
 def test_the_image_is_built_for_the_task_definitions_architecture(
@@ -186,7 +186,7 @@ def test_docker_is_detected_from_host_socket_or_cli(
 
 def _dockerfile_copies() -> list[str]:
     sources = []
-    for line in (REPO / "processor" / "Dockerfile").read_text().splitlines():
+    for line in (REPO / "pulumi" / "worker-image" / "Dockerfile").read_text().splitlines():
         if line.startswith("COPY "):
             *parts, _destination = line.split()[1:]
             sources += [part.rstrip("/") for part in parts]
@@ -194,7 +194,7 @@ def _dockerfile_copies() -> list[str]:
 
 
 def test_the_build_context_is_only_what_the_dockerfile_copies() -> None:
-    ignore = (REPO / "processor" / "Dockerfile.dockerignore").read_text().splitlines()
+    ignore = (REPO / "pulumi" / "worker-image" / "Dockerfile.dockerignore").read_text().splitlines()
     patterns = [line for line in ignore if line and not line.startswith("#")]
     assert patterns[0] == "*"  # everything else (.venv, .local, tests, build) stays out
     included = sorted(p[1:].rstrip("/") for p in patterns if p.startswith("!"))
@@ -206,7 +206,8 @@ def test_the_build_context_is_only_what_the_dockerfile_copies() -> None:
 
 def test_the_dockerfile_passes_hadolint() -> None:
     hadolint = Path(sys.executable).with_name("hadolint")
-    result = subprocess.run([str(hadolint), "--no-color", str(REPO / "processor" / "Dockerfile")],
+    dockerfile = REPO / "pulumi" / "worker-image" / "Dockerfile"
+    result = subprocess.run([str(hadolint), "--no-color", str(dockerfile)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

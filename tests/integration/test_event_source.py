@@ -1,4 +1,4 @@
-"""Local Lambda-mode delivery (`processor.entrypoints.event_source` behind
+"""Local Lambda-mode delivery (`processor.devstack.event_source` behind
 `Worker(delivery="lambda")`): the Chalice `process_orders` handler receives AWS-shaped batches
 of at most its declared size, and its `batchItemFailures` decide what is deleted and what comes
 back."""
@@ -181,7 +181,7 @@ def test_a_handler_error_leaves_the_whole_batch_for_another_delivery(
 
 
 def test_a_batch_received_while_stopping_is_released_not_invoked(system, handler_calls):
-    from processor.entrypoints.event_source import LambdaDelivery
+    from processor.devstack.event_source import LambdaDelivery
 
     _queued_orders(2)
     messages = client("sqs").receive_message(

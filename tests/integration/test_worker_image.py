@@ -1,7 +1,7 @@
-"""The Fargate worker image, without Docker: replay processor/Dockerfile into a directory.
+"""The Fargate worker image, without Docker: replay pulumi/worker-image/Dockerfile in a folder.
 
 This machine has no Docker engine, so the test does what the Dockerfile does, instruction by
-instruction: COPY the same sources (minus what processor/Dockerfile.dockerignore drops),
+instruction: COPY the same sources (minus what pulumi/worker-image/Dockerfile.dockerignore drops),
 `pip install` the same requirements file into a fresh target directory, and run the image's
 CMD from there with an interpreter that sees nothing else (`-S`: no venv site-packages).
 A missing dependency, a module left out of the COPY lines or a broken entry point then fails
@@ -30,7 +30,7 @@ from processor.orders import service as order_service
 from tests.helpers import order_request, queue_depth, status_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "processor" / "Dockerfile"
+DOCKERFILE = REPO / "pulumi" / "worker-image" / "Dockerfile"
 # RUN commands that change users or metadata, not the files the worker imports.
 NON_FILE_RUNS = ("useradd ",)
 # Cache flags only decide whether pip keeps a download; the replay may use the warm cache.
@@ -132,7 +132,7 @@ def replay(dockerfile: Path, root: Path) -> Image:
         elif keyword == "CMD":
             image.cmd = json.loads(args)
         else:
-            pytest.fail(f"processor/Dockerfile: teach this test `{keyword} {args}`")
+            pytest.fail(f"pulumi/worker-image/Dockerfile: teach this test `{keyword} {args}`")
     return image
 
 
@@ -146,7 +146,7 @@ def test_the_worker_image_pins_the_same_boto3_as_the_development_environment() -
         (line,) = [x for x in path.read_text().splitlines() if x.startswith("boto3==")]
         return line
 
-    assert pin(REPO / "processor" / "worker-requirements.txt") == pin(REPO / "requirements.txt")
+    assert pin(DOCKERFILE.with_name("requirements.txt")) == pin(REPO / "requirements.txt")
 
 
 def test_the_image_runs_the_worker_from_its_own_files_only(image: Image) -> None:

@@ -28,9 +28,16 @@ def test_db_imports_nothing_from_processor():
     assert offenders == []
 
 
-def test_only_db_knows_the_database_driver():
-    """Callers catch `db.errors`; a psycopg2 import elsewhere would couple them to the driver."""
-    paths = [*(REPO / "processor").rglob("*.py"), *(REPO / "chalice_app").rglob("*.py")]
+def test_only_db_knows_the_database_driver_in_shipped_code():
+    """Callers catch `db.errors`; a psycopg2 import elsewhere would couple them to the driver.
+
+    processor/devstack/ is exempt: it never ships, and it administers the laptop's own server
+    (creating databases), which is not what the product's callers do."""
+    devstack = REPO / "processor" / "devstack"
+    paths = [
+        *(p for p in (REPO / "processor").rglob("*.py") if devstack not in p.parents),
+        *(REPO / "chalice_app").rglob("*.py"),
+    ]
     offenders = [
         str(path.relative_to(REPO))
         for path in paths

@@ -33,7 +33,7 @@ CONCURRENCY = 8
 
 @dataclass
 class MotoProcess:
-    """`python -m processor.adapters.emulator`: moto in its own process and session."""
+    """`python -m processor.devstack.emulator`: moto in its own process and session."""
 
     process: subprocess.Popen[bytes]
     endpoint: str
@@ -77,7 +77,7 @@ def spawn_moto(port: int = 0) -> MotoProcess:
     settled its in-flight messages. It exits by itself if this process dies (SIGKILL)."""
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
-        [sys.executable, "-m", "processor.adapters.emulator", str(port), str(os.getpid())],
+        [sys.executable, "-m", "processor.devstack.emulator", str(port), str(os.getpid())],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -119,8 +119,8 @@ class LocalServices:
 
 def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalServices:
     """Start PostgreSQL (unless DATABASE_URL is set) and moto; create queues; migrate."""
-    from db.embedded import ensure_database, start_server
     from db.migrate import migrate
+    from processor.devstack.postgres import ensure_database, start_server
 
     postgres = None
     database_url = os.environ.get("DATABASE_URL")
