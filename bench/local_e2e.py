@@ -21,7 +21,7 @@ from bench.measure import await_completed, percentile, record_aws_calls, time_ca
 from bench.report import Figure, Section, pct
 from bench.sizes import Sizes
 from processor.devstack.event_source import LambdaDelivery
-from processor.devstack.local import CONCURRENCY
+from processor.devstack.local import CONCURRENCY, REGION
 
 TARGET_RATE = 30.0  # orders completed per second
 TARGET_CALLS = 8.0  # AWS API calls per order, all five customer emails included
@@ -37,8 +37,9 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
     body = to_json(order_body(3))
     busy: list[float] = []
     produced: dict[str, Any] = {}
+    queue_url = env.fresh_queue("bench-local")
     settings = {
-        "ORDER_QUEUE_URL": env.fresh_queue("bench-local"),
+        "ORDER_QUEUE_URL": queue_url,
         "OUTBOX_GRACE_SECONDS": "5",
         "CUSTOMER_EMAIL_STATUSES": None,  # the default: every status emails the customer
     }
@@ -50,10 +51,8 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         conn.cursor() as cur,
     ):
         api = _api_server()
-        options = WorkerOptions(
-            concurrency=CONCURRENCY, wait_seconds=1, sweep_interval=5, delivery="lambda"
-        )
-        worker = Worker(options)
+        options = WorkerOptions(concurrency=CONCURRENCY, wait_seconds=1, sweep_interval=5)
+        worker = Worker(options, delivery=LambdaDelivery(queue_url, REGION))
         consumer = threading.Thread(target=worker.run, name="bench-processor")
         consumer.start()
         producer = threading.Thread(

@@ -32,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--visibility-timeout", type=int, default=60)
     worker.add_argument("--sweep-interval", type=float, default=30.0)
-    worker.add_argument(
-        "--delivery",
-        choices=DELIVERIES,
-        default="worker",
-        help="worker: process batches here (Fargate); lambda: through the Chalice SQS handler",
-    )
 
     local = commands.add_parser("local", help="run the whole system locally")
     local.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -107,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
                 wait_seconds=args.wait_seconds,
                 visibility_timeout=args.visibility_timeout,
                 sweep_interval=args.sweep_interval,
-                delivery=args.delivery,
             )
         )
     if args.command == "local":

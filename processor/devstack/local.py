@@ -21,7 +21,10 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.devstack.event_source import LambdaDelivery
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO / ".local"
@@ -286,6 +289,15 @@ def start_api(host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler, server_cls=Server)
 
 
+def _delivery(processor: str, env: dict[str, str]) -> LambdaDelivery | None:
+    """The Chalice handler as the event source mapping calls it, or None for the worker's own."""
+    if processor != "lambda":
+        return None
+    from processor.devstack.event_source import LambdaDelivery
+
+    return LambdaDelivery(env["ORDER_QUEUE_URL"], env["AWS_DEFAULT_REGION"])
+
+
 def run(
     port: int, services_only: bool, processor: str = "lambda", concurrency: int = CONCURRENCY
 ) -> int:
@@ -314,12 +326,9 @@ def run(
                     api_thread.start()
                 if processor != "none":
                     options = WorkerOptions(
-                        concurrency=concurrency,
-                        wait_seconds=1,
-                        sweep_interval=5,
-                        delivery=processor,
+                        concurrency=concurrency, wait_seconds=1, sweep_interval=5
                     )
-                    worker = Worker(options)
+                    worker = Worker(options, delivery=_delivery(processor, services.env))
                     runner = threading.Thread(target=worker.run, name="processor", daemon=True)
                     runner.start()
                 if services_only:
