@@ -12,7 +12,7 @@ import pytest
 from chalice.deploy.swagger import CFNSwaggerGenerator
 
 from orderflow_infra.packaging import PUBLIC_PATHS, ArtifactError, render_swagger
-from tests.infra.harness import Deployment, chalice_test_app, deploy
+from orderflow_mocks.harness import Deployment, chalice_test_app, deploy
 
 FUNCTION = "aws:lambda/function:Function"
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from orderflow_mocks.harness import Deployment
 from processor import observability
-from tests.infra.harness import Deployment
 
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 NAMESPACE = "orderflow/test"

@@ -22,8 +22,8 @@ from orderflow_infra.packaging import (
     locate_artifact,
     render_swagger,
 )
+from orderflow_mocks.harness import write_fake_artifact
 from tests.helpers import development_only
-from tests.infra.harness import write_fake_artifact
 
 # Only a failure to reach the package index skips the real build; anything else fails it.
 OFFLINE = re.compile(r"NewConnectionError|Temporary failure in name resolution|"

@@ -20,7 +20,7 @@ from pulumi.runtime import rpc
 
 from orderflow_infra import worker_image
 from orderflow_infra.config import ConfigError
-from tests.infra.harness import (
+from orderflow_mocks.harness import (
     ECR_TOKEN_PASSWORD,
     FARGATE_IMAGE,
     IMAGE_DIGEST,

@@ -75,3 +75,16 @@ def test_shipped_code_never_imports_the_development_only_devstack():
         if module.startswith("processor.devstack")
     ]
     assert offenders == []
+
+
+def test_benchmarks_import_no_tests_and_the_pulumi_program_imports_no_mocks():
+    """bench/ and tests/ share the Pulumi mock runner through pulumi/orderflow_mocks/, which the
+    deployed program (orderflow_infra) never imports."""
+    offenders = [
+        f"{path.relative_to(REPO)}: {module}"
+        for folder, banned in (("bench", "tests"), ("pulumi/orderflow_infra", "orderflow_mocks"))
+        for path in (REPO / folder).rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] == banned
+    ]
+    assert offenders == []
