@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from processor.metrics import Metric
 
 NAMESPACE = os.environ.get("METRICS_NAMESPACE", "orderflow")
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "orderflow")
+SERVICE = os.environ.get("SERVICE_NAME", "orderflow")
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 _configured = False
 
