@@ -88,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_dlq_commands(parser: argparse.ArgumentParser) -> None:
     dlq_commands = parser.add_subparsers(dest="dlq_command", required=True)
-    dlq_commands.add_parser("list")
+    dlq_commands.add_parser("list", help="every dead letter; redundant copies are marked")
+    dlq_commands.add_parser(
+        "clear-redundant", help="delete the dead letters whose order is already final"
+    )
     show = dlq_commands.add_parser("show")
     show.add_argument("message_id")
     redrive = dlq_commands.add_parser("redrive")
@@ -173,15 +176,22 @@ def _dlq(args: argparse.Namespace, as_json: bool) -> int:
         moved = dlq.redrive(config.dlq_url, config.queue_url, set(args.message_ids) or None)
         emit({"redriven": moved}, as_json)
         return 0
+    if args.dlq_command == "clear-redundant":
+        emit({"cleared": dlq.clear_redundant(config.dlq_url)}, as_json)
+        return 0
     letters = [
         {
             "message_id": d.message_id,
             "reason": d.reason,
             "receive_count": d.receive_count,
+            "order_id": d.order_id,
+            "order_status": d.order_status,
+            "redundant": d.redundant,
             "body": d.body,
         }
         for d in dlq.peek(config.dlq_url)
     ]
+    print(dlq.READ_NOTE, file=sys.stderr)
     if args.dlq_command == "list":
         emit(letters, as_json)
         return 0
@@ -191,7 +201,6 @@ def _dlq(args: argparse.Namespace, as_json: bool) -> int:
         return 1
     emit(chosen[0], as_json)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -88,6 +88,7 @@ def aws(fresh_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PAYMENT_RETRY_BASE_SECONDS", "0")
     monkeypatch.setenv("RETRY_VISIBILITY_BASE_SECONDS", "0")
+    monkeypatch.setenv("OUTBOX_RETRY_BASE_SECONDS", "0")
     settings.cache_clear()
     yield {**resources, "AWS_ENDPOINT_URL": fresh_moto}
     settings.cache_clear()

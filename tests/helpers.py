@@ -274,3 +274,52 @@ def worker_on_thread(
         worker.stop.set()
         thread.join(15)
     assert not thread.is_alive(), f"the worker on thread {name} did not stop"
+
+
+@contextlib.contextmanager
+def refusing(service: str, code: str, message: str, status: int = 400) -> Iterator[list[str]]:
+    """In the block, the shared `service` client (ses, sns) talks to a local HTTP server that
+    answers every call with AWS's query-protocol error `code`/`message`: a real error
+    response over the wire, as SES sends a sandbox `MessageRejected`. Yields the request
+    bodies it received, so a test can count the calls."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from xml.sax.saxutils import escape
+
+    import boto3
+    import pytest
+    from botocore.config import Config
+
+    from processor.adapters import aws
+
+    bodies: list[str] = []
+    reply = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        "</Error><RequestId>refused</RequestId></ErrorResponse>"
+    ).encode()
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            """Silent: a test's captured output holds only what the code under test logs."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, name=f"refusing-{service}", daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    once = Config(retries={"total_max_attempts": 1})
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            refused = boto3.client(service, endpoint_url=endpoint, config=once)
+            patch.setitem(aws._clients, service, refused)
+            yield bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
