@@ -100,7 +100,7 @@ def check_port_free(port: int, setting: str) -> None:
             probe.bind(("127.0.0.1", port))
         except OSError:
             raise LocalSetupError(
-                f"port {port} ({setting}) is in use: set {setting.split()[0]} to a free port,"
+                f"port {port} ({setting}) is in use: set {setting.split(',')[0]} to a free port,"
                 " or to 0 for any free one"
             ) from None
 
@@ -132,7 +132,7 @@ def start_emulators(port: int = 0, ses_port: int | None = None) -> tuple[MotoPro
     SES takes five of an order's seven calls; in one process moto's GIL serialises them with
     the queue's, in two they run side by side. Started together, so start-up costs one wait."""
     if ses_port is None:
-        ses_port, ses_setting = (port + 1 if port else 0), "SES_PORT (default MOTO_PORT + 1)"
+        ses_port, ses_setting = (port + 1 if port else 0), "SES_PORT, default MOTO_PORT + 1"
     else:
         ses_setting = "SES_PORT"
     sqs_sns = spawn_moto(port, "MOTO_PORT")

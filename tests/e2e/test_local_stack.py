@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psutil
 import pytest
@@ -238,7 +239,7 @@ def test_make_run_prints_commands_that_work_verbatim_and_two_ctrl_c_stop_it_all(
     _assert_stopped(tmp_path / "local", postmaster, emulators)
 
 
-def test_make_services_and_the_printed_chalice_local_commands_are_the_whole_system(
+def test_make_services_and_the_printed_chalice_local_commands_are_the_whole_system_masked_and_quiet(
     tmp_path, stacks
 ):
     port = free_port()
@@ -261,11 +262,18 @@ def test_make_services_and_the_printed_chalice_local_commands_are_the_whole_syst
         timeout=30,
         what="the processor in `make services` to complete the order",
     )
+    private = "private.person@example.com"
+    assert _request(port, "GET", f"/orders?customer_email={quote(private)}")[0] == 200
 
     postmaster, emulators = _postmaster(tmp_path / "local"), _emulators(services)
     assert chalice.signal_twice(signal.SIGTERM) < STOP_SECONDS, chalice.output
     assert services.signal_twice(signal.SIGTERM) < STOP_SECONDS, services.output
     _assert_stopped(tmp_path / "local", postmaster, emulators)
+    # As under `make run`: the access log masks the address, and no metric JSON floods it.
+    assert "export METRICS_DISABLED='1'" in script.splitlines()
+    assert "GET /orders?customer_email=p***@example.com HTTP/1.1" in chalice.output
+    assert private not in chalice.output and quote(private) not in chalice.output
+    assert '"_aws"' not in chalice.output
 
 
 @pytest.mark.parametrize("processor", ["lambda", "worker"])
