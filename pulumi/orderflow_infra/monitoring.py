@@ -40,6 +40,8 @@ WORKER_MEMORY_PERCENT = 80
 # EMF records carry `service` plus these dimensions; CloudWatch keys a metric by the exact set.
 FINAL_STATUSES = ("COMPLETED", "PAYMENT_FAILED", "CANCELLED")
 STEPS = ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED")
+# The SQS batch calls whose refused entries the app counts (SqsBatchEntryFailures, `action`).
+SQS_SETTLE_ACTIONS = ("delete_message_batch", "change_message_visibility_batch")
 WIDGET_PERIOD_SECONDS = 60
 GRID_WIDTH = 24  # CloudWatch dashboards are 24 units wide
 
@@ -146,11 +148,14 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
         _graph("Processing failures, DLQ sends, DLQ depth", [
             app("ProcessingFailures", "Sum", "retryable failures"),
             app("DeadLettered", "Sum", "dead-lettered by the app"),
+            *(app("SqsBatchEntryFailures", "Sum", f"{action} entries refused", action=action)
+              for action in SQS_SETTLE_ACTIONS),
             sqs("ApproximateNumberOfMessagesVisible", t.dlq, "DLQ depth", right=True),
         ], t.region),
         _graph("Outbox: oldest unsent record (s), unsent records", [
             app("OutboxLag", "Maximum", "lag (s)"),
             app("OutboxUnsent", "Maximum", "unsent", right=True),
+            app("NotificationsGivenUp", "Sum", "emails given up", right=True),
         ], t.region, {"lag alarm": OUTBOX_LAG_SECONDS}),
         _graph("Order queue: oldest message age (s), visible messages", [
             sqs("ApproximateAgeOfOldestMessage", t.queue, "oldest (s)"),
@@ -274,6 +279,9 @@ class Monitoring(pulumi.ComponentResource):
         alarm("outbox-lag", "Committed orders or notifications are not being sent (outbox)",
               cfg.metrics_namespace, "OutboxLag", app_dims, "Maximum", OUTBOX_LAG_SECONDS,
               period=300)
+        alarm("notifications-given-up", "Customer emails were given up (SES refused them;"
+              " `admin outbox` lists them)", cfg.metrics_namespace, "NotificationsGivenUp",
+              app_dims, "Sum", 1, period=300)
         alarm("processing-failures", "Many orders are failing processing and being retried",
               cfg.metrics_namespace, "ProcessingFailures", app_dims, "Sum",
               PROCESSING_FAILURES_PER_5_MINUTES, period=300)

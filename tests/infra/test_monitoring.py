@@ -32,6 +32,9 @@ APP_METRICS = {
     ("ProcessingFailures", ()),
     ("OutboxUnsent", ()),
     ("OutboxLag", ()),
+    ("NotificationsGivenUp", ()),
+    *(("SqsBatchEntryFailures", (("action", a),))
+      for a in ("delete_message_batch", "change_message_visibility_batch")),
 }
 
 
@@ -144,12 +147,13 @@ def test_dashboard_lists_every_alarm_and_its_widgets_fit_without_overlap(
         cells |= area
 
 
-def test_outbox_lag_and_processing_failure_alarms_watch_the_apps_metrics(
+def test_outbox_lag_processing_failure_and_given_up_email_alarms_watch_the_apps_metrics(
     any_stack: Deployment,
 ) -> None:
     alarms = _alarms(any_stack)
     expected = {"outbox-lag": ("OutboxLag", "Maximum", 300),
-                "processing-failures": ("ProcessingFailures", "Sum", 10)}
+                "processing-failures": ("ProcessingFailures", "Sum", 10),
+                "notifications-given-up": ("NotificationsGivenUp", "Sum", 1)}
     for key, (metric, statistic, threshold) in expected.items():
         inputs = alarms[key].inputs
         assert (inputs["namespace"], inputs["metricName"], inputs["dimensions"]) == (
