@@ -545,6 +545,15 @@ class OutboxRepository:
             {"id": record_id, "error": error[:500]},
         )
 
+    def retry_given_up(self) -> int:
+        """Make every given-up notification unsent again (its event stays published): for
+        after the cause is fixed, e.g. the sender verified. Returns how many."""
+        self._cur.execute(
+            "UPDATE outbox SET published_at = NULL, given_up_at = NULL, next_attempt_at = NULL,"
+            " attempts = 0 WHERE given_up_at IS NOT NULL"
+        )
+        return int(self._cur.rowcount)
+
     def purge_idempotency_keys(self, older_than_hours: int) -> int:
         self._cur.execute(
             "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %s)",

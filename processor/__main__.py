@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     stuck.add_argument("--older-than-seconds", type=float, default=300)
     outbox = admin_commands.add_parser("outbox", help="unsent outbox records; --replay sends")
     outbox.add_argument("--replay", action="store_true")
+    outbox.add_argument(
+        "--retry-given-up",
+        action="store_true",
+        help="make the given-up emails unsent again (after fixing their cause)",
+    )
     notes = admin_commands.add_parser("notifications", help="latest notifications")
     notes.add_argument("--limit", type=int, default=20)
     notes.add_argument("--follow", action="store_true")
@@ -143,9 +148,12 @@ def _admin(args: argparse.Namespace) -> int:
         admin.emit(found, args.json)
         return 1 if found else 0
     elif command == "outbox":
-        admin.emit(
-            admin.replay_outbox(not args.json) if args.replay else admin.outbox_status(), args.json
-        )
+        if args.retry_given_up:
+            admin.emit(admin.retry_given_up(), args.json)
+        elif args.replay:
+            admin.emit(admin.replay_outbox(not args.json), args.json)
+        else:
+            admin.emit(admin.outbox_status(), args.json)
     elif command == "notifications":
         if args.json:
             admin.emit(admin.notifications(args.limit), True)

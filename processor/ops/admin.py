@@ -81,6 +81,17 @@ def outbox_status() -> dict[str, Any]:
     }
 
 
+def retry_given_up() -> dict[str, int]:
+    """Give the given-up emails another round (once their cause is fixed); the sweeper, or
+    `outbox --replay`, then sends them. Their events were published already and stay so."""
+    from db.uow import UnitOfWork
+
+    with UnitOfWork() as uow:
+        count = uow.outbox.retry_given_up()
+        uow.commit()
+    return {"retrying": count}
+
+
 def replay_outbox(progress: bool = True) -> dict[str, int]:
     """Publish every unsent record now (no grace), batch by batch, with progress on stderr.
 

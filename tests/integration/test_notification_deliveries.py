@@ -15,6 +15,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from processor.__main__ import main
 from processor.adapters import aws
 from processor.adapters.aws import client
 from processor.ops import admin
@@ -59,7 +60,7 @@ def test_a_refused_email_is_given_up_at_once_and_its_event_published_only_once(
     configure(OUTBOX_GRACE_SECONDS="0")
     events = subscribe_tap(system["NOTIFICATION_TOPIC_ARN"], "tap-refused")
     with refusing("ses", "MessageRejected", SANDBOX_REFUSAL) as calls:
-        order_service.create_order(order_request(RECIPIENT))
+        order, _ = order_service.create_order(order_request(RECIPIENT))
         for _ in range(3):
             outbox.sweep()
 
@@ -73,6 +74,13 @@ def test_a_refused_email_is_given_up_at_once_and_its_event_published_only_once(
     shown = admin.outbox_status()
     assert shown["given_up"] == 1
     assert shown["given_up_records"][0]["last_error"] == record["last_error"]
+
+    # The address is verified now: the operator retries the given-up email, the event stays.
+    assert main(["admin", "outbox", "--retry-given-up"]) == 0
+    assert "retrying  1" in capsys.readouterr().out
+    assert outbox.sweep().sent == 1
+    assert emailed_statuses(system["AWS_ENDPOINT_URL"], order["order_id"]) == ["PENDING"]
+    assert [status for status, _ in tapped_events(events)] == []  # no second event
 
 
 def test_a_transient_ses_error_backs_off_then_is_given_up_at_the_attempt_cap(system, configure):
