@@ -169,7 +169,8 @@ class LocalServices:
 def start_services(
     data_dir: Path = DEFAULT_DATA, moto_port: int = 0, ses_port: int | None = None
 ) -> LocalServices:
-    """Start PostgreSQL (unless DATABASE_URL is set) and moto; create queues; migrate."""
+    """Start PostgreSQL (unless DATABASE_URL is set) and moto (unless AWS_ENDPOINT_URL is
+    set: an emulator of your own, which then outlives the stop); create queues; migrate."""
     from db.embedded import ensure_database, start_server
     from db.migrate import migrate
 
@@ -182,15 +183,18 @@ def start_services(
             database_url = ensure_database(postgres.get_uri(), "orderflow")
         assert database_url is not None
         migrate(database_url)
-        moto, ses = start_emulators(moto_port, ses_port)
+        given = os.environ.get("AWS_ENDPOINT_URL", "")
+        emulators: tuple[MotoProcess, ...] = () if given else start_emulators(moto_port, ses_port)
     except BaseException:
         if postgres is not None:
             postgres.cleanup()
         raise
     env = {
         "DATABASE_URL": database_url,
-        "AWS_ENDPOINT_URL": moto.endpoint,
-        "AWS_ENDPOINT_URL_SES": ses.endpoint,
+        "AWS_ENDPOINT_URL": emulators[0].endpoint if emulators else given,
+        "AWS_ENDPOINT_URL_SES": (
+            emulators[1].endpoint if emulators else os.environ.get("AWS_ENDPOINT_URL_SES") or given
+        ),
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -200,7 +204,7 @@ def start_services(
     os.environ.update(env)
     env.update(create_aws_resources(env["SENDER_EMAIL"]))
     os.environ.update(env)
-    return LocalServices(env=env, emulators=(moto, ses), postgres=postgres)
+    return LocalServices(env=env, emulators=emulators, postgres=postgres)
 
 
 def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
