@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
@@ -139,7 +140,10 @@ def _send_notifications(config: Settings, records: list[OutboxRecord]) -> RelayR
     """Deliver leased notification records: each record's event (unless an earlier attempt
     published it), then its email, marking each record sent the moment SES accepted its
     email. So a crash repeats at most the email in flight, and a refused email never
-    publishes its event again. A failure backs the record off (`_failed`)."""
+    publishes its event again. A failure backs the record off (`_failed`). Sending stops at
+    half the lease, so no other relay takes a record while this one may still send it; the
+    records left are taken again when their lease ends."""
+    deadline = time.monotonic() + config.outbox_lease_seconds / 2
     with UnitOfWork() as uow:
         order_ids = list({r.order_id for r in records})
         items = uow.orders.items_for(order_ids)
@@ -160,8 +164,9 @@ def _send_notifications(config: Settings, records: list[OutboxRecord]) -> RelayR
     for chunk in chunks(unpublished):  # one SNS call per ten status changes
         outcome = publish_events(config, list(chunk))
         accepted = [note for note in chunk if outcome.get(note.record_id) is None]
-        with _at_once() as outbox:
-            outbox.mark_event_sent([note.record_id for note in accepted])
+        if accepted:
+            with _at_once() as outbox:
+                outbox.mark_event_sent([note.record_id for note in accepted])
         ready += accepted
         for note in chunk:
             refusal = outcome.get(note.record_id)
@@ -177,6 +182,8 @@ def _send_notifications(config: Settings, records: list[OutboxRecord]) -> RelayR
     for note in ready:
         if note.status not in config.customer_email_statuses:
             continue
+        if time.monotonic() > deadline:
+            break
         refusal = send_email(config, note)
         if refusal is None:
             with _at_once() as outbox:
