@@ -124,7 +124,9 @@ def _make(target: str, data_dir: Path, port: int, **env: str) -> Group:
     }
     if "DATABASE_URL" not in env:
         environment.pop("DATABASE_URL", None)
-    environment.pop("AWS_ENDPOINT_URL", None)
+    if "AWS_ENDPOINT_URL" not in env:  # the stack starts its own moto
+        environment.pop("AWS_ENDPOINT_URL", None)
+        environment.pop("AWS_ENDPOINT_URL_SES", None)
     return Group(["make", "-s", target, f"PORT={port}"], environment)
 
 
