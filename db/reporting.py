@@ -30,6 +30,8 @@ class OutboxEntry:
     published_at: datetime | None
     attempts: int
     last_error: str | None
+    event_sent_at: datetime | None  # notifications: SNS accepted the event
+    given_up_at: datetime | None  # notifications: the email was given up (see last_error)
 
 
 class Reporting:
@@ -74,7 +76,8 @@ class Reporting:
             where.append("given_up_at IS NOT NULL")
         params.append(limit)
         self._cur.execute(
-            "SELECT id, kind, order_id, status, created_at, published_at, attempts, last_error"
+            "SELECT id, kind, order_id, status, created_at, published_at, attempts, last_error,"
+            " event_sent_at, given_up_at"
             f" FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s",
             params,
         )

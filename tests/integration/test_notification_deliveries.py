@@ -74,6 +74,8 @@ def test_a_refused_email_is_given_up_at_once_and_its_event_published_only_once(
     shown = admin.outbox_status()
     assert shown["given_up"] == 1
     assert shown["given_up_records"][0]["last_error"] == record["last_error"]
+    (listed,) = [e for e in admin.show_order(UUID(order["order_id"]))["outbox"] if e["given_up_at"]]
+    assert listed["status"] == "PENDING" and listed["event_sent_at"] is not None
 
     # The address is verified now: the operator retries the given-up email, the event stays.
     assert main(["admin", "outbox", "--retry-given-up"]) == 0
