@@ -19,6 +19,7 @@ from chalicelib.http import (
     correlation_id_for,
     idempotency_key,
     json_response,
+    mask_local_access_log,
     normalise_chalice_error,
     parse_body,
     require_api_key,
@@ -27,6 +28,7 @@ from chalicelib.http import (
 from processor.observability import configure_logging, log_context
 
 configure_logging()
+mask_local_access_log()
 app = Chalice(app_name="orderflow")
 
 

@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     stuck.add_argument("--older-than-seconds", type=float, default=300)
     outbox = admin_commands.add_parser("outbox", help="unsent outbox records; --replay sends")
     outbox.add_argument("--replay", action="store_true")
+    outbox.add_argument(
+        "--retry-given-up",
+        action="store_true",
+        help="make the given-up emails unsent again (after fixing their cause)",
+    )
     notes = admin_commands.add_parser("notifications", help="latest notifications")
     notes.add_argument("--limit", type=int, default=20)
     notes.add_argument("--follow", action="store_true")
@@ -81,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_dlq_commands(parser: argparse.ArgumentParser) -> None:
     dlq_commands = parser.add_subparsers(dest="dlq_command", required=True)
-    dlq_commands.add_parser("list")
+    dlq_commands.add_parser("list", help="every dead letter; redundant copies are marked")
+    dlq_commands.add_parser(
+        "clear-redundant", help="delete the dead letters whose order is already final"
+    )
     show = dlq_commands.add_parser("show")
     show.add_argument("message_id")
     redrive = dlq_commands.add_parser("redrive")
@@ -130,9 +138,12 @@ def _admin(args: argparse.Namespace) -> int:
         admin.emit(found, args.json)
         return 1 if found else 0
     elif command == "outbox":
-        admin.emit(
-            admin.replay_outbox(not args.json) if args.replay else admin.outbox_status(), args.json
-        )
+        if args.retry_given_up:
+            admin.emit(admin.retry_given_up(), args.json)
+        elif args.replay:
+            admin.emit(admin.replay_outbox(not args.json), args.json)
+        else:
+            admin.emit(admin.outbox_status(), args.json)
     elif command == "notifications":
         if args.json:
             admin.emit(admin.notifications(args.limit), True)
@@ -163,15 +174,22 @@ def _dlq(args: argparse.Namespace, as_json: bool) -> int:
         moved = dlq.redrive(config.dlq_url, config.queue_url, set(args.message_ids) or None)
         emit({"redriven": moved}, as_json)
         return 0
+    if args.dlq_command == "clear-redundant":
+        emit({"cleared": dlq.clear_redundant(config.dlq_url)}, as_json)
+        return 0
     letters = [
         {
             "message_id": d.message_id,
             "reason": d.reason,
             "receive_count": d.receive_count,
+            "order_id": d.order_id,
+            "order_status": d.order_status,
+            "redundant": d.redundant,
             "body": d.body,
         }
         for d in dlq.peek(config.dlq_url)
     ]
+    print(dlq.READ_NOTE, file=sys.stderr)
     if args.dlq_command == "list":
         emit(letters, as_json)
         return 0
@@ -181,7 +199,6 @@ def _dlq(args: argparse.Namespace, as_json: bool) -> int:
         return 1
     emit(chosen[0], as_json)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -46,6 +46,13 @@ PROCESSING_FAILURES = Metric("ProcessingFailures", alarmed=True)
 DEAD_LETTERED = Metric("DeadLettered")
 OUTBOX_UNSENT = Metric("OutboxUnsent")
 OUTBOX_LAG = Metric("OutboxLag", "Seconds", alarmed=True)
+NOTIFICATIONS_GIVEN_UP = Metric("NotificationsGivenUp", alarmed=True)
+# The SQS batch calls whose refused entries the app counts after one retry.
+SQS_BATCH_ENTRY_FAILURES = Metric(
+    "SqsBatchEntryFailures",
+    dimension="action",
+    values=("delete_message_batch", "change_message_visibility_batch"),
+)
 
 CATALOGUE: tuple[Metric, ...] = (
     ORDERS_CREATED,
@@ -56,4 +63,6 @@ CATALOGUE: tuple[Metric, ...] = (
     DEAD_LETTERED,
     OUTBOX_UNSENT,
     OUTBOX_LAG,
+    NOTIFICATIONS_GIVEN_UP,
+    SQS_BATCH_ENTRY_FAILURES,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,26 @@ from processor.adapters.aws import reset_clients
 from processor.config import settings
 from processor.devstack.local import create_aws_resources
 from processor.devstack.postgres import ensure_database, start_server, truncate_data
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """One Hypothesis seed for the whole run (the property tests and the Schemathesis contract
+    test, which runs on Hypothesis), chosen here unless `--hypothesis-seed` gives one, so that
+    the header below can print it and a failure in CI replays with the same seed. Runs before
+    Hypothesis's own plugin, which then applies the option."""
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(secrets.randbelow(2**32))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from tests.reliability.test_schemathesis import SEED
+
+    seed = config.option.hypothesis_seed
+    return [
+        f"hypothesis seed: {seed} (replay: pytest --hypothesis-seed={seed})",
+        f"schemathesis CLI seed: {SEED} (tests/reliability/test_schemathesis.py)",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +106,7 @@ def aws(fresh_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PAYMENT_RETRY_BASE_SECONDS", "0")
     monkeypatch.setenv("RETRY_VISIBILITY_BASE_SECONDS", "0")
+    monkeypatch.setenv("OUTBOX_RETRY_BASE_SECONDS", "0")
     settings.cache_clear()
     yield {**resources, "AWS_ENDPOINT_URL": fresh_moto}
     settings.cache_clear()

@@ -6,6 +6,7 @@ import functools
 import hmac
 import logging
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -139,3 +140,25 @@ def idempotency_key(request: Request) -> str | None:
             [{"field": "Idempotency-Key", "message": "invalid"}],
         )
     return key
+
+
+def mask_local_access_log() -> None:
+    """Under `chalice local` (and `make run`, which serves the app with the same handler), make
+    the access log mask `customer_email` in query strings, as the README promises.
+
+    Chalice's request handler logs each request line as `http.server` does, addresses
+    included; its class is replaced here because `chalice local` offers no hook for a handler
+    of our own. Only when `chalice.local` is already loaded (the CLI imports it before the app;
+    a Lambda never does), so a deployed function imports nothing more.
+    """
+    local = sys.modules.get("chalice.local")
+    if local is None:
+        return
+    from processor.observability import masked_target
+
+    def log_request(handler: Any, code: int | str = "-", size: int | str = "-") -> None:
+        method, _, rest = handler.requestline.partition(" ")
+        target, _, version = rest.rpartition(" ")
+        handler.log_message('"%s %s %s" %s %s', method, masked_target(target), version, code, size)
+
+    local.ChaliceRequestHandler.log_request = log_request

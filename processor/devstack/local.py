@@ -16,12 +16,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from processor.devstack.event_source import LambdaDelivery
@@ -34,12 +35,20 @@ REGION = "us-east-1"
 CONCURRENCY = 8
 
 
+class LocalSetupError(Exception):
+    """The local system cannot start for a reason its user can fix (a busy port, an emulator
+    that exited): `make run` prints the message, not a traceback."""
+
+
 @dataclass
 class MotoProcess:
-    """`python -m processor.devstack.emulator`: moto in its own process and session."""
+    """`python -m processor.devstack.emulator`: moto in its own process and session; its
+    stderr goes to an unnamed temporary file, read only when it fails to start."""
 
     process: subprocess.Popen[bytes]
     endpoint: str
+    stderr: IO[bytes]
+    setting: str = "the emulator's port"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -48,6 +57,7 @@ class MotoProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.stderr.close()
 
     def wait_ready(self, timeout: float = 30) -> MotoProcess:
         deadline = time.monotonic() + timeout
@@ -56,10 +66,21 @@ class MotoProcess:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2):  # noqa: S310 (our URL)
                     return self
             except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
+                exited = self.process.poll() is not None
+                if exited or time.monotonic() > deadline:
+                    self.stderr.seek(0)
+                    last = self.stderr.read().decode(errors="replace").splitlines()[-STDERR_LINES:]
                     self.stop()
-                    raise RuntimeError(f"the moto server {self.endpoint} did not start") from None
+                    what = "exited" if exited else f"did not answer within {timeout:.0f} s"
+                    shown = "".join(f"\n  | {line}" for line in last) or " (no output)"
+                    raise LocalSetupError(
+                        f"the moto server {self.endpoint} ({self.setting}) {what};"
+                        f" its last output:{shown}"
+                    ) from None
                 time.sleep(0.05)
+
+
+STDERR_LINES = 10  # of an emulator's output shown when it fails to start
 
 
 def free_port() -> int:
@@ -72,29 +93,57 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def spawn_moto(port: int = 0) -> MotoProcess:
+def check_port_free(port: int, setting: str) -> None:
+    """Refuse, in one line naming the port and the setting that chose it, a port something
+    already listens on (the emulator would only die with a bind error)."""
+    with socket.socket() as probe:
+        # As the server binds: a port whose old connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise LocalSetupError(
+                f"port {port} ({setting}) is in use: set {setting.split(',')[0]} to a free port,"
+                " or to 0 for any free one"
+            ) from None
+
+
+def spawn_moto(port: int = 0, setting: str = "the emulator's port") -> MotoProcess:
     """Start the emulator (port 0: a free one); `wait_ready()` returns once it answers.
 
     Its own process, so the emulator does not share a GIL with the API and the processor; its
     own session, so a Ctrl-C to the terminal's group does not stop it before the processor has
     settled its in-flight messages. It exits by itself if this process dies (SIGKILL)."""
+    if port:
+        check_port_free(port, setting)
     port = port or free_port()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by MotoProcess.stop)
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
         [sys.executable, "-m", "processor.devstack.emulator", str(port), str(os.getpid())],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,
     )
-    return MotoProcess(process, f"http://127.0.0.1:{port}")
+    return MotoProcess(process, f"http://127.0.0.1:{port}", stderr, setting)
 
 
-def start_emulators(port: int = 0) -> tuple[MotoProcess, MotoProcess]:
-    """moto for SQS and SNS on `port`, and a second one for SES (`AWS_ENDPOINT_URL_SES`) on
-    the next port (both free ones for port 0).
+def start_emulators(port: int = 0, ses_port: int | None = None) -> tuple[MotoProcess, MotoProcess]:
+    """moto for SQS and SNS on `port` (MOTO_PORT), and a second one for SES
+    (`AWS_ENDPOINT_URL_SES`) on `ses_port` (SES_PORT; unset: the next port, or a free one when
+    `port` is 0; 0: a free one).
 
     SES takes five of an order's seven calls; in one process moto's GIL serialises them with
     the queue's, in two they run side by side. Started together, so start-up costs one wait."""
-    sqs_sns, ses = spawn_moto(port), spawn_moto(port + 1 if port else 0)
+    if ses_port is None:
+        ses_port, ses_setting = (port + 1 if port else 0), "SES_PORT, default MOTO_PORT + 1"
+    else:
+        ses_setting = "SES_PORT"
+    sqs_sns = spawn_moto(port, "MOTO_PORT")
+    try:
+        ses = spawn_moto(ses_port, ses_setting)
+    except BaseException:
+        sqs_sns.stop()
+        raise
     try:
         return sqs_sns.wait_ready(), ses.wait_ready()
     except BaseException:
@@ -120,8 +169,11 @@ class LocalServices:
             self.postgres.cleanup()
 
 
-def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalServices:
-    """Start PostgreSQL (unless DATABASE_URL is set) and moto; create queues; migrate."""
+def start_services(
+    data_dir: Path = DEFAULT_DATA, moto_port: int = 0, ses_port: int | None = None
+) -> LocalServices:
+    """Start PostgreSQL (unless DATABASE_URL is set) and moto (unless AWS_ENDPOINT_URL is
+    set: an emulator of your own, which then outlives the stop); create queues; migrate."""
     from db.migrate import migrate
     from processor.devstack.postgres import ensure_database, start_server
 
@@ -134,15 +186,18 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
             database_url = ensure_database(postgres.get_uri(), "orderflow")
         assert database_url is not None
         migrate(database_url)
-        moto, ses = start_emulators(moto_port)
+        given = os.environ.get("AWS_ENDPOINT_URL", "")
+        emulators: tuple[MotoProcess, ...] = () if given else start_emulators(moto_port, ses_port)
     except BaseException:
         if postgres is not None:
             postgres.cleanup()
         raise
     env = {
         "DATABASE_URL": database_url,
-        "AWS_ENDPOINT_URL": moto.endpoint,
-        "AWS_ENDPOINT_URL_SES": ses.endpoint,
+        "AWS_ENDPOINT_URL": emulators[0].endpoint if emulators else given,
+        "AWS_ENDPOINT_URL_SES": (
+            emulators[1].endpoint if emulators else os.environ.get("AWS_ENDPOINT_URL_SES") or given
+        ),
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -152,7 +207,7 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
     os.environ.update(env)
     env.update(create_aws_resources(env["SENDER_EMAIL"]))
     os.environ.update(env)
-    return LocalServices(env=env, emulators=(moto, ses), postgres=postgres)
+    return LocalServices(env=env, emulators=emulators, postgres=postgres)
 
 
 def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
@@ -199,8 +254,6 @@ def sent_emails(endpoint_url: str) -> list[dict[str, Any]]:
 def start_api(host: str, port: int) -> Any:
     """Chalice's local HTTP server for `chalice_app`, answering unknown routes in JSON."""
     sys.path.insert(0, str(REPO / "chalice_app"))
-    from urllib.parse import parse_qsl, urlencode
-
     from chalice.cli.factory import CLIFactory
     from chalice.local import (
         ChaliceRequestHandler,
@@ -214,23 +267,11 @@ def start_api(host: str, port: int) -> Any:
 
     from processor.domain.errors import MethodNotAllowed, RouteNotFound, ServiceError
     from processor.jsonutil import dumps
-    from processor.observability import mask_email
 
     class JsonErrorHandler(ChaliceRequestHandler):
         # Headers and body leave in two writes; with Nagle's algorithm on, a keep-alive
         # client's delayed ACK holds back every response body by ~40 ms (TCP_NODELAY).
         disable_nagle_algorithm = True
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            # The access log must not hold customer emails (`GET /orders?customer_email=`).
-            method, _, rest = self.requestline.partition(" ")
-            target, _, version = rest.rpartition(" ")
-            path, sep, query = target.partition("?")
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode(
-                [(k, mask_email(v) if k == "customer_email" else v) for k, v in pairs], safe="*@"
-            )
-            self.log_message('"%s %s%s%s %s" %s %s', method, path, sep, query, version, code, size)
 
         def _send_error_response(self, error: LocalGatewayException) -> None:
             body = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}").body()
@@ -280,6 +321,9 @@ def start_api(host: str, port: int) -> Any:
             return []
         return list(app.routes[route])
 
+    from chalicelib.http import mask_local_access_log
+
+    mask_local_access_log()  # in case the app module was imported before chalice.local
     factory = CLIFactory(str(REPO / "chalice_app"))
     config = factory.create_config_obj(chalice_stage_name="dev")
     app = factory.load_chalice_app()
@@ -313,10 +357,18 @@ def run(
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")
     with StopSignals() as signals:
-        services = start_services(
-            Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
-            moto_port=int(os.environ.get("MOTO_PORT", "5050")),
-        )
+        ses_port = os.environ.get("SES_PORT")
+        try:
+            services = start_services(
+                Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
+                moto_port=int(os.environ.get("MOTO_PORT", "5050")),
+                ses_port=int(ses_port) if ses_port else None,
+            )
+        except LocalSetupError as error:
+            print(f"orderflow cannot start: {error}", file=sys.stderr, flush=True)
+            return 1
+        # What the API must share with this process when `chalice local` serves it.
+        services.env["METRICS_DISABLED"] = os.environ["METRICS_DISABLED"]
         api = worker = runner = api_thread = None
         try:
             if not signals.requested:

@@ -148,11 +148,15 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
         _graph("Processing failures, DLQ sends, DLQ depth", [
             app(metrics.PROCESSING_FAILURES, "Sum", "retryable failures"),
             app(metrics.DEAD_LETTERED, "Sum", "dead-lettered by the app"),
+            *(app(metrics.SQS_BATCH_ENTRY_FAILURES, "Sum", f"{action} entries refused",
+                  action=action)
+              for action in metrics.SQS_BATCH_ENTRY_FAILURES.values),
             sqs("ApproximateNumberOfMessagesVisible", t.dlq, "DLQ depth", right=True),
         ], t.region),
         _graph("Outbox: oldest unsent record (s), unsent records", [
             app(metrics.OUTBOX_LAG, "Maximum", "lag (s)"),
             app(metrics.OUTBOX_UNSENT, "Maximum", "unsent", right=True),
+            app(metrics.NOTIFICATIONS_GIVEN_UP, "Sum", "emails given up", right=True),
         ], t.region, {"lag alarm": OUTBOX_LAG_SECONDS}),
         _graph("Order queue: oldest message age (s), visible messages", [
             sqs("ApproximateAgeOfOldestMessage", t.queue, "oldest (s)"),
@@ -277,6 +281,9 @@ class Monitoring(pulumi.ComponentResource):
               cfg.metrics_namespace, metrics.OUTBOX_LAG.name, app_dims, "Maximum",
               OUTBOX_LAG_SECONDS,
               period=300)
+        alarm("notifications-given-up", "Customer emails were given up (SES refused them;"
+              " `admin outbox` lists them)", cfg.metrics_namespace,
+              metrics.NOTIFICATIONS_GIVEN_UP.name, app_dims, "Sum", 1, period=300)
         alarm("processing-failures", "Many orders are failing processing and being retried",
               cfg.metrics_namespace, metrics.PROCESSING_FAILURES.name, app_dims, "Sum",
               PROCESSING_FAILURES_PER_5_MINUTES, period=300)

@@ -149,12 +149,13 @@ def test_dashboard_lists_every_alarm_and_its_widgets_fit_without_overlap(
         cells |= area
 
 
-def test_outbox_lag_and_processing_failure_alarms_watch_the_apps_metrics(
+def test_outbox_lag_processing_failure_and_given_up_email_alarms_watch_the_apps_metrics(
     any_stack: Deployment,
 ) -> None:
     alarms = _alarms(any_stack)
     expected = {"outbox-lag": (metrics.OUTBOX_LAG.name, "Maximum", 300),
-                "processing-failures": (metrics.PROCESSING_FAILURES.name, "Sum", 10)}
+                "processing-failures": (metrics.PROCESSING_FAILURES.name, "Sum", 10),
+                "notifications-given-up": (metrics.NOTIFICATIONS_GIVEN_UP.name, "Sum", 1)}
     for key, (metric, statistic, threshold) in expected.items():
         inputs = alarms[key].inputs
         assert (inputs["namespace"], inputs["metricName"], inputs["dimensions"]) == (

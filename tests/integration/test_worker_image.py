@@ -27,7 +27,14 @@ from typing import Any
 import pytest
 
 from processor.orders import service as order_service
-from tests.helpers import development_only, order_request, queue_depth, status_of, wait_until
+from tests.helpers import (
+    development_only,
+    order_request,
+    queue_depth,
+    require_package_index,
+    status_of,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "pulumi" / "worker-image" / "Dockerfile"
@@ -130,10 +137,15 @@ def _run_with_mounts(image: Image, args: str) -> None:
 
 
 def _pip_install(image: Image, args: list[str]) -> None:
+    require_package_index("the worker image's `pip install`")
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                "--target", str(image.site), *(a for a in args if a not in CACHE_FLAGS)]
-    result = subprocess.run(command, cwd=image.path("."), capture_output=True, text=True,
-                            check=False)
+    try:
+        result = subprocess.run(command, cwd=image.path("."), capture_output=True, text=True,
+                                timeout=PIP_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the image's pip install took over {PIP_SECONDS} s although the package"
+                    " index answered (a slow index or mirror?)")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -162,6 +174,11 @@ def replay(dockerfile: Path, root: Path) -> Image:
         else:
             pytest.fail(f"pulumi/worker-image/Dockerfile: teach this test `{keyword} {args}`")
     return image
+
+
+# The first test to use the image also builds it (pip install): its timeout covers both.
+PIP_SECONDS = 240
+pytestmark = pytest.mark.timeout(PIP_SECONDS + 60)
 
 
 @pytest.fixture(scope="module")

@@ -38,3 +38,17 @@ def table_counts(db: Any) -> dict[str, int]:
     with db.cursor() as cur:
         cur.execute(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in data_tables(db)))
         return {name: int(n) for name, n in cur.fetchall()}
+
+
+def table_digests(db: Any) -> dict[str, tuple[int, str]]:
+    """(row count, md5 of every row's full text in a fixed order) of every table the API
+    writes: equal digests mean no row was added, removed or changed in any column."""
+    with db.cursor() as cur:
+        cur.execute(
+            " UNION ALL ".join(
+                f"SELECT '{t}', count(*),"
+                f" md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) FROM {t} r"
+                for t in data_tables(db)
+            )
+        )
+        return {name: (int(n), digest) for name, n, digest in cur.fetchall()}

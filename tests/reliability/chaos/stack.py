@@ -39,6 +39,9 @@ SETTINGS = {
     "ORDER_MESSAGE_CONFIRM_SECONDS": "5",
     "RETRY_VISIBILITY_BASE_SECONDS": "1",
     "PAYMENT_RETRY_BASE_SECONDS": "0.01",
+    "OUTBOX_LEASE_SECONDS": "5",
+    "OUTBOX_RETRY_BASE_SECONDS": "0.5",
+    "OUTBOX_RETRY_MAX_SECONDS": "4",
     "DB_CONNECT_TIMEOUT": "2",
     "LOG_LEVEL": "WARNING",
     "PYTHONUNBUFFERED": "1",
@@ -283,6 +286,26 @@ class Stack:
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         attrs = self.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         return sum(int(attrs[n]) for n in names)
+
+    def dead_letters(self, order_ids: set[str]) -> int:
+        """How many messages in the DLQ name one of `order_ids`: a scenario counts its own
+        dead letters, never one an earlier scenario left. Read as `dlq list` reads (received,
+        then made visible again at once)."""
+        from processor.ops.dlq import order_id_of
+
+        sqs, url, seen = self.sqs(), self.env["ORDER_DLQ_URL"], {}
+        try:
+            while batch := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
+            ).get("Messages", []):
+                seen.update({m["MessageId"]: m for m in batch})
+        finally:
+            for message in seen.values():
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        named = (order_id_of(m["Body"]) for m in seen.values())
+        return sum(1 for order_id in named if order_id is not None and str(order_id) in order_ids)
 
     def emails(self) -> list[dict[str, Any]]:
         """Every email moto recorded (`subject`, `body`, ...), oldest first."""

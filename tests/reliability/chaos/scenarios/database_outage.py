@@ -29,16 +29,16 @@ def database_outage_beyond_retries(stack: Stack, orders: int = 10) -> Outcome:
         " then `dlq redrive`",
     )
     accepted = place_orders(stack.api_url, f"long-{uuid4().hex[:8]}", orders, outcome.started + 30)
-    dlq = stack.env["ORDER_DLQ_URL"]
     stack.stop_database()
     try:
         stack.start_worker()
-        wait_until(lambda: stack.queue_depth(dlq) >= orders, 120, "the DLQ to take them", 0.5)
+        ids = set(accepted.values())
+        wait_until(lambda: stack.dead_letters(ids) >= orders, 120, "the DLQ to take them", 0.5)
         stack.stop_workers()
     finally:
         stack.start_database()
     outcome.figures["outage_seconds"] = round(time.monotonic() - outcome.started, 1)
-    outcome.figures["dead_lettered"] = stack.queue_depth(dlq)
+    outcome.figures["dead_lettered"] = stack.dead_letters(ids)
     kinds = Counter(f["kind"] for f in stack.check(deadline_seconds=0)["findings"])
     outcome.figures["checker_before_redrive"] = dict(kinds)
     outcome.require(
