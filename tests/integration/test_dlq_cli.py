@@ -142,7 +142,8 @@ def test_each_look_at_the_dlq_says_it_adds_one_receive_and_leaves_the_message_vi
     dlq = system["ORDER_DLQ_URL"]
     client("sqs").send_message(QueueUrl=dlq, MessageBody='{"order_id": 1}')
     counts = []
-    for command in (["dlq", "list"], ["admin", "--json", "dlq", "list"], ["dlq", "list"]):
+    for command in (["admin", "dlq", "list"], ["admin", "--json", "dlq", "list"],
+                    ["admin", "dlq", "list"]):
         assert main(command) == 0
         captured = capsys.readouterr()
         assert READ_NOTE in captured.err  # said plainly, every time
@@ -168,13 +169,13 @@ def test_a_dead_letter_whose_order_completed_is_marked_redundant_cleared_and_har
     assert by_order[stuck]["redundant"] is False
 
     history = rows(system["db"], "SELECT count(*) FROM order_status_history")
-    assert main(["dlq", "redrive", _id_of(capsys, done["order_id"])]) == 0
+    assert main(["admin", "dlq", "redrive", _id_of(capsys, done["order_id"])]) == 0
     assert "redriven  1" in capsys.readouterr().out
     consume_once(system["ORDER_QUEUE_URL"])  # the redriven copy changes nothing
     assert rows(system["db"], "SELECT count(*) FROM order_status_history") == history
     client("sqs").send_message(QueueUrl=dlq, MessageBody=message["Body"])
 
-    assert main(["dlq", "clear-redundant"]) == 0
+    assert main(["admin", "dlq", "clear-redundant"]) == 0
     assert "cleared  1" in capsys.readouterr().out
     assert [letter["order_id"] for letter in _letters(capsys)] == [stuck]
 

@@ -78,7 +78,7 @@ def test_entries_sqs_refuses_are_retried_once_then_logged_counted_and_returned(
     caplog.set_level(logging.WARNING, logger="processor.adapters.sqs")
     queue = Queue(aws["ORDER_DLQ_URL"])
     list(queue.send_batch([(str(n), f"body-{n}") for n in range(12)]))
-    handles = [m["ReceiptHandle"] for m in receive_all(queue)]
+    handles = [m["ReceiptHandle"] for m in receive_all(queue.url)]
     assert len(handles) == 12
     bad = ["not-a-receipt-handle", "another-bad-handle"]
     # One bad handle in each chunk of ten: SQS settles the rest of the chunk and fails it.
@@ -103,7 +103,7 @@ def test_entries_sqs_refuses_are_retried_once_then_logged_counted_and_returned(
 def test_batches_sqs_settles_fully_return_no_refused_handles(aws):
     queue = Queue(aws["ORDER_DLQ_URL"])
     list(queue.send_batch([(str(n), "x") for n in range(3)]))
-    handles = [m["ReceiptHandle"] for m in receive_all(queue)]
+    handles = [m["ReceiptHandle"] for m in receive_all(queue.url)]
     assert queue.change_visibility(handles, 60) == []
     assert queue.delete(handles) == []
     assert queue_depth(queue.url) == (0, 0)
