@@ -34,6 +34,13 @@ DATABASE_CLIENTS = frozenset({"aws:lambda/function:Function", "aws:ecs/service:S
 CONSUMERS = frozenset({"aws:lambda/eventSourceMapping:EventSourceMapping",
                        "aws:ecs/service:Service"})
 SUBNET = "aws:ec2/subnet:Subnet"
+# Types the program leaves to Pulumi's auto-naming: the engine, not the provider, picks the
+# name (a new random suffix on replacement), so mocks must answer it or `name` reads as
+# missing in everything that refers to it (a parameter group, a proxy).
+AUTO_NAMED = frozenset({"aws:rds/parameterGroup:ParameterGroup",
+                        "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+                        "aws:rds/proxy:Proxy", "aws:iam/role:Role",
+                        "aws:iam/rolePolicy:RolePolicy", "aws:ec2/securityGroup:SecurityGroup"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,16 @@ class _FullMonitor(RecordingMonitor):
         return response
 
 
+class _AutoNamingMocks(RecordingMocks):
+    """The harness's mocks, answering auto-generated names as the engine would."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id, state = super().new_resource(args)
+        if args.typ in AUTO_NAMED and not state.get("name"):
+            state = {**state, "name": f"{args.name}-a1b2c3d"}
+        return resource_id, state
+
+
 def _plain(value: Any) -> Any:
     """Inputs as comparable data: archives and assets by content, as the engine diffs them."""
     if isinstance(value, pulumi.FileArchive | pulumi.FileAsset):
@@ -100,7 +117,7 @@ def declare(config: Mapping[str, str], deployed: Mapping[str, Any] | None = None
             docker: bool = True) -> Declaration:
     """Run the program under mocks; `deployed` is the previous run's stack outputs."""
     pulumi.runtime.settings.ROOT.set(None)
-    mocks = RecordingMocks(region=config.get("region", "eu-west-1"), stack_outputs=deployed)
+    mocks = _AutoNamingMocks(region=config.get("region", "eu-west-1"), stack_outputs=deployed)
     monitor = _FullMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="orderflow", stack="test", preview=False,
                              monitor=monitor)
