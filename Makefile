@@ -8,7 +8,8 @@ PORT ?= 8000
 # or none (no consumer, no outbox sweeper), e.g. `make services PROCESSOR=none`.
 PROCESSOR ?= lambda
 
-.PHONY: venv run services test lint package bench clean chaos openapi capacity spectral browser
+.PHONY: venv run services test lint package bench clean chaos openapi capacity spectral browser \
+	stack-changes
 
 # The repository itself is installed editable (db, processor), so `chalice local` and any other
 # tool run from the venv import them without PYTHONPATH; pyproject.toml changes reinstall it.
@@ -73,6 +74,8 @@ package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
 	find build/bundle -exec touch -h -d 1980-01-02T00:00:00 {} +
 	rm build/package/deployment.zip
 	cd build/bundle && zip -q -r -X -D ../package/deployment.zip .
+	# The tree it was built from: the Pulumi program rebuilds or refuses a stale artifact.
+	cd pulumi && ../$(PY) -m orderflow_infra.packaging > ../build/package/source.sha256
 	@ls -l build/package
 
 bench: $(STAMP)
@@ -86,6 +89,9 @@ chaos: $(STAMP)  ## fault injection at scale; rewrites RELIABILITY.md (fails on 
 
 openapi: $(STAMP)  ## regenerate docs/openapi.json from the pydantic models
 	$(PY) -m processor.api.openapi docs/openapi.json
+
+stack-changes: $(STAMP)  ## README "What changing a setting does" from the update simulator
+	PYTHONPATH=pulumi:chalice_app $(PY) -m tests.infra.stack_changes README.md
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -69,6 +69,10 @@ class OrderflowConfig:
     db_multi_az: bool = False
     db_backup_retention_days: int = 7
     db_deletion_protection: bool = True
+    # Class, Multi-AZ and storage changes: now (true) or in the maintenance window (false, the
+    # default, while `pulumi up` reports success at once). A major version upgrade always
+    # applies now: its new parameter group replaces the old one in the same update.
+    db_apply_immediately: bool = False
     db_connections_alarm_threshold: int = 80
     rds_proxy_enabled: bool = False
     # Aurora PostgreSQL Serverless v2 instead of one RDS instance, sized in ACUs (2 GiB each).
@@ -289,6 +293,7 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         db_backup_retention_days=r.integer("db_backup_retention_days",
                                            d.db_backup_retention_days, 1, 35),
         db_deletion_protection=r.boolean("db_deletion_protection", d.db_deletion_protection),
+        db_apply_immediately=r.boolean("db_apply_immediately", d.db_apply_immediately),
         db_connections_alarm_threshold=r.integer("db_connections_alarm_threshold",
                                                  d.db_connections_alarm_threshold, 1, 100000),
         rds_proxy_enabled=r.boolean("rds_proxy_enabled", d.rds_proxy_enabled),

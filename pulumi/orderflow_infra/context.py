@@ -49,17 +49,20 @@ class Context:
         depends_on: Sequence[pulumi.Resource] = (),
         ignore_changes: Sequence[str] = (),
         delete_before_replace: bool = False,
+        retain_on_delete: bool = False,
     ) -> pulumi.ResourceOptions:
         """Resource options that pin the explicit provider, under the current component.
 
         `delete_before_replace` is for resources whose fixed physical name a replacement
-        would otherwise reuse while the old one still exists.
+        would otherwise reuse while the old one still exists; `retain_on_delete` for what
+        the stack may not delete because others may use it too.
         """
         return self.child_opts(pulumi.ResourceOptions(
             provider=self.provider,
             depends_on=list(depends_on),
             ignore_changes=list(ignore_changes) or None,
             delete_before_replace=delete_before_replace or None,
+            retain_on_delete=retain_on_delete or None,
         ))
 
     def child_opts(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:

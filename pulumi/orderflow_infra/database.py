@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
@@ -15,9 +16,16 @@ import pulumi_aws as aws
 
 from orderflow_infra import iam
 from orderflow_infra.context import Context
-from orderflow_infra.network import POSTGRES_PORT, Network, allow_postgres
+from orderflow_infra.deployed import DeployedSettings, check_transition, is_major_upgrade
+from orderflow_infra.network import HTTPS_PORT, POSTGRES_PORT, Network, allow_postgres, allow_tcp
 
 MASTER_USERNAME = "orderflow_admin"
+# Ignored after creation (below), so a final snapshot name is fixed when its database is
+# created: every incarnation of the database (a replacement, an engine switch and back)
+# leaves its own snapshot instead of colliding with the one the previous incarnation left.
+SNAPSHOT_STAMP_FORMAT = "%Y%m%d%H%M%S"
+# What a replacement of the server must not look at again: created once per database.
+CREATE_ONLY = ["finalSnapshotIdentifier"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,9 @@ class _Server:
     cluster: aws.rds.Cluster | None
     address: pulumi.Output[str]
     secret_arn: pulumi.Output[str]
+    # Changes whenever the database is a new one (a replacement keeps the fixed identifier
+    # and endpoint, not the resource id).
+    identity: pulumi.Output[str]
     ready: list[pulumi.Resource]
 
 
@@ -41,13 +52,40 @@ def _master_secret_arn(secrets: Sequence[aws.rds.outputs.InstanceMasterUserSecre
     return arn
 
 
-def _guarded_server_args(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup
+def snapshot_stamp() -> str:
+    """When this database is declared, to name its final snapshot (UTC, to the second)."""
+    return datetime.now(UTC).strftime(SNAPSHOT_STAMP_FORMAT)
+
+
+def _checked_version(cfg_version: str, previous: pulumi.Output[DeployedSettings],
+                     ctx: Context) -> pulumi.Output[str]:
+    """The engine version, once the deployed version and storage allow the change.
+
+    The check runs inside the input, so a refused change fails the run at the database
+    before it is sent to AWS.
+    """
+    def check(deployed: DeployedSettings) -> str:
+        check_transition(deployed, ctx.cfg)
+        return cfg_version
+    return previous.apply(check)
+
+
+def _guarded_server_args(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup,
+                         previous: pulumi.Output[DeployedSettings], kind: str
                          ) -> dict[str, Any]:
     """The arguments the RDS instance and the Aurora cluster share, written once so that both
     engines keep the same guarantees: a managed master secret, encryption, the private
-    network, backups, deletion protection and a final snapshot."""
+    network, backups, deletion protection and a final snapshot of their own (`kind` names it).
+
+    A major version upgrade must be allowed explicitly and applies at once (with its new
+    parameter group); other changes apply at once only with `db_apply_immediately`.
+    """
     cfg = ctx.cfg
     return {
+        "engine_version": _checked_version(cfg.db_engine_version, previous, ctx),
+        "allow_major_version_upgrade": True,
+        "apply_immediately": previous.apply(
+            lambda deployed: cfg.db_apply_immediately or is_major_upgrade(deployed, cfg)),
         "manage_master_user_password": True,
         "port": POSTGRES_PORT,
         "db_subnet_group_name": subnet_group.name,
@@ -57,11 +95,12 @@ def _guarded_server_args(ctx: Context, net: Network, subnet_group: aws.rds.Subne
         "deletion_protection": cfg.db_deletion_protection,
         "copy_tags_to_snapshot": True,
         "skip_final_snapshot": False,
-        "final_snapshot_identifier": ctx.name("db-final"),
+        "final_snapshot_identifier": ctx.name(f"{kind}-final-{snapshot_stamp()}"),
     }
 
 
-def _rds_instance(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup) -> _Server:
+def _rds_instance(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup,
+                  previous: pulumi.Output[DeployedSettings]) -> _Server:
     """One RDS PostgreSQL instance (optionally Multi-AZ): the default engine."""
     cfg = ctx.cfg
     params = aws.rds.ParameterGroup(
@@ -74,7 +113,6 @@ def _rds_instance(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup)
         "db",
         identifier=ctx.name("db"),
         engine="postgres",
-        engine_version=cfg.db_engine_version,
         instance_class=cfg.db_instance_class,
         allocated_storage=cfg.db_allocated_storage_gb,
         storage_type="gp3",
@@ -84,20 +122,21 @@ def _rds_instance(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup)
         publicly_accessible=False,
         multi_az=cfg.db_multi_az,
         auto_minor_version_upgrade=True,
-        **_guarded_server_args(ctx, net, subnet_group),
+        **_guarded_server_args(ctx, net, subnet_group, previous, "db"),
         # The identifier stays fixed (snapshots and operators refer to it), so a replacement
         # (a changed username or storage_encrypted forces one) deletes first: refused while
         # deletion protection is on, otherwise after the final snapshot. Creating the
         # replacement first would collide on the identifier.
-        opts=ctx.opts(delete_before_replace=True),
+        opts=ctx.opts(delete_before_replace=True, ignore_changes=CREATE_ONLY),
     )
     return _Server(instance=instance, cluster=None, address=instance.address,
                    secret_arn=instance.master_user_secrets.apply(_master_secret_arn),
+                   identity=instance.resource_id.apply(lambda rid: rid or ""),
                    ready=[instance])
 
 
-def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup
-                       ) -> _Server:
+def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetGroup,
+                       previous: pulumi.Output[DeployedSettings]) -> _Server:
     """Aurora PostgreSQL Serverless v2: a cluster plus `db.serverless` instances.
 
     Same guarantees as the instance: managed master secret, encryption, backups, final
@@ -118,16 +157,15 @@ def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetG
         cluster_identifier=ctx.name("db"),
         engine="aurora-postgresql",
         engine_mode="provisioned",  # Serverless v2 runs in provisioned mode
-        engine_version=cfg.db_engine_version,
         database_name=cfg.db_name,
         master_username=MASTER_USERNAME,
         db_cluster_parameter_group_name=params.name,
         serverlessv2_scaling_configuration=aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
             min_capacity=cfg.db_min_capacity_acu, max_capacity=cfg.db_max_capacity_acu),
-        **_guarded_server_args(ctx, net, subnet_group),
+        **_guarded_server_args(ctx, net, subnet_group, previous, "cluster"),
         # A fixed identifier, as for the RDS instance: a replacement deletes first, which
         # deletion protection refuses.
-        opts=ctx.opts(delete_before_replace=True),
+        opts=ctx.opts(delete_before_replace=True, ignore_changes=CREATE_ONLY),
     )
     instances = [
         aws.rds.ClusterInstance(
@@ -144,8 +182,13 @@ def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetG
         )
         for index in range(2 if cfg.db_multi_az else 1)
     ]
-    return _Server(instance=instances[0], cluster=cluster, address=cluster.endpoint,
+    # The cluster endpoint exists before any instance does (about ten minutes without one
+    # that serves): whoever is given the address waits for the instances too.
+    address = pulumi.Output.all(cluster.endpoint, *[i.id for i in instances]).apply(
+        lambda values: str(values[0]))
+    return _Server(instance=instances[0], cluster=cluster, address=address,
                    secret_arn=cluster.master_user_secrets.apply(_master_secret_arn),
+                   identity=cluster.cluster_resource_id.apply(lambda rid: rid or ""),
                    ready=[cluster, *instances])
 
 
@@ -154,6 +197,8 @@ class DatabaseArgs:
     """What the database needs from other boxes: the network it lives in."""
 
     network: Network
+    # The last deployment's settings (deployed.py): what a change may not undo.
+    previous: pulumi.Output[DeployedSettings]
 
 
 class Database(pulumi.ComponentResource):
@@ -170,6 +215,7 @@ class Database(pulumi.ComponentResource):
     host: pulumi.Output[str]
     port: int
     secret_arn: pulumi.Output[str]
+    identity: pulumi.Output[str]
     ready: list[pulumi.Resource]
 
     def __init__(self, name: str, ctx: Context, args: DatabaseArgs,
@@ -180,18 +226,21 @@ class Database(pulumi.ComponentResource):
         subnet_group = aws.rds.SubnetGroup("db-subnets", name=ctx.name("db"),
                                            subnet_ids=net.subnet_ids, opts=ctx.opts())
         if ctx.cfg.db_engine == "aurora-serverless":
-            server = _aurora_serverless(ctx, net, subnet_group)
+            server = _aurora_serverless(ctx, net, subnet_group, args.previous)
         else:
-            server = _rds_instance(ctx, net, subnet_group)
+            server = _rds_instance(ctx, net, subnet_group, args.previous)
         self.instance, self.cluster = server.instance, server.cluster
         self.port = POSTGRES_PORT
-        self.secret_arn = server.secret_arn
+        self.secret_arn, self.identity = server.secret_arn, server.identity
         if ctx.cfg.rds_proxy_enabled:
-            proxy, target = _proxy(ctx, net, server)
-            self.host, self.ready = proxy.endpoint, [*server.ready, target]
+            proxy, target, rules = _proxy(ctx, net, server)
+            # The proxy answers before its target has registered: the host waits for it.
+            self.host = pulumi.Output.all(proxy.endpoint, target.id).apply(
+                lambda values: str(values[0]))
+            self.ready = [*server.ready, target, *rules]
         else:
-            allow_postgres(ctx, "app-to-db", net.app_sg, net.db_sg)
-            self.host, self.ready = server.address, server.ready
+            rules = allow_postgres(ctx, "app-to-db", net.app_sg, net.db_sg)
+            self.host, self.ready = server.address, [*server.ready, *rules]
         self.register_outputs({"host": self.host, "port": self.port,
                                "secret_arn": self.secret_arn})
 
@@ -209,16 +258,23 @@ class Database(pulumi.ComponentResource):
 
 
 def _proxy(ctx: Context, net: Network, server: _Server
-           ) -> tuple[aws.rds.Proxy, aws.rds.ProxyTarget]:
-    """RDS Proxy in front of the server, with its own security group and secret access."""
+           ) -> tuple[aws.rds.Proxy, aws.rds.ProxyTarget, list[pulumi.Resource]]:
+    """RDS Proxy in front of the server, with its own security group and secret access.
+
+    The proxy reads the secret with its role. AWS's setup pages list no network path for
+    that, but the group also lets it reach the Secrets Manager endpoint (443): that costs
+    nothing, and a proxy that cannot read the secret never becomes available.
+    """
     secret_arn = server.secret_arn
     # Auto-named, like the other groups (network.py): the replacement may coexist.
     proxy_sg = aws.ec2.SecurityGroup(
         "proxy-sg", vpc_id=net.vpc.id, description="RDS Proxy, reachable from the app only",
         tags={"Name": ctx.name("proxy-sg")}, opts=ctx.opts(),
     )
-    allow_postgres(ctx, "app-to-proxy", net.app_sg, proxy_sg)
-    allow_postgres(ctx, "proxy-to-db", proxy_sg, net.db_sg)
+    rules = [*allow_postgres(ctx, "app-to-proxy", net.app_sg, proxy_sg),
+             *allow_postgres(ctx, "proxy-to-db", proxy_sg, net.db_sg),
+             *allow_tcp(ctx, "proxy-to-endpoints", proxy_sg, net.endpoint_sg, HTTPS_PORT,
+                        "Secrets Manager via its endpoint")]
     proxy_role = iam.service_role(ctx, "proxy-role", "rds.amazonaws.com",
                                   [iam.secret_statement(secret_arn)])
     # Auto-named: new subnets replace a proxy, and the app keeps using the old one until the
@@ -251,4 +307,4 @@ def _proxy(ctx: Context, net: Network, server: _Server
                                else None),
         opts=ctx.opts(depends_on=server.ready),
     )
-    return proxy, target
+    return proxy, target, rules

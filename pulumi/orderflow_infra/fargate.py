@@ -28,7 +28,10 @@ SCALE_IN_IDLE_MINUTES = 10
 class FargateWorker:
     """The worker service and what monitoring and outputs refer to."""
 
-    repository: aws.ecr.Repository
+    # The stack's own repository; None with the `processor_image` override, whose image lives
+    # in a repository the stack does not own (its lifecycle policy and force_delete must not
+    # touch a pipeline's images, and creating it would collide with one that exists).
+    repository: aws.ecr.Repository | None
     # `<repository>@sha256:...` when the stack builds the image; the override otherwise.
     image: pulumi.Output[str]
     cluster: aws.ecs.Cluster
@@ -96,15 +99,10 @@ def _autoscaling(ctx: Context, cluster: aws.ecs.Cluster, service: aws.ecs.Servic
     )
 
 
-def fargate_worker(ctx: Context, args: AppArgs) -> FargateWorker:
-    """ECR repository, the worker image, cluster, task definition, service and autoscaling.
-
-    The repository is force-deleted with its images: they are build output of this stack, so
-    switching back to `lambda` (or destroying) removes them instead of failing on a non-empty
-    repository.
-    """
-    cfg = ctx.cfg
-    net, db, msg = args.network, args.database, args.messaging
+def _own_repository(ctx: Context) -> aws.ecr.Repository:
+    """The repository the stack builds into, force-deleted with its images: they are build
+    output of this stack, so switching back to `lambda` (or destroying) removes them instead
+    of failing on a non-empty repository. Superseded images expire after 20."""
     repository = aws.ecr.Repository(
         "processor-repo", name=ctx.name("processor"), image_tag_mutability="MUTABLE",
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
@@ -112,12 +110,6 @@ def fargate_worker(ctx: Context, args: AppArgs) -> FargateWorker:
         force_delete=True,
         opts=ctx.opts(),
     )
-    if cfg.processor_image is None:
-        image = build_worker_image(ctx, repository)
-        image_repository_arn: pulumi.Input[str] = repository.arn
-    else:
-        image = pulumi.Output.from_input(cfg.processor_image)
-        image_repository_arn = repository_arn(cfg.processor_image)
     aws.ecr.LifecyclePolicy(
         "processor-repo-lifecycle", repository=repository.name,
         policy=json.dumps({"rules": [{
@@ -128,6 +120,22 @@ def fargate_worker(ctx: Context, args: AppArgs) -> FargateWorker:
         }]}),
         opts=ctx.opts(),
     )
+    return repository
+
+
+def fargate_worker(ctx: Context, args: AppArgs) -> FargateWorker:
+    """The worker image (built into the stack's own repository, or the override), cluster,
+    task definition, service and autoscaling."""
+    cfg = ctx.cfg
+    net, db, msg = args.network, args.database, args.messaging
+    repository: aws.ecr.Repository | None = None
+    if cfg.processor_image is None:
+        repository = _own_repository(ctx)
+        image = build_worker_image(ctx, repository)
+        image_repository_arn: pulumi.Input[str] = repository.arn
+    else:
+        image = pulumi.Output.from_input(cfg.processor_image)
+        image_repository_arn = repository_arn(cfg.processor_image)
     log_group = aws.cloudwatch.LogGroup(
         "worker-logs", name=f"/ecs/{ctx.name('worker')}",
         retention_in_days=cfg.log_retention_days, opts=ctx.opts(),

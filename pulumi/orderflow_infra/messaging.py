@@ -29,8 +29,10 @@ class Messaging(pulumi.ComponentResource):
         ctx = ctx.within(self)
         self._queues(ctx)
         self._topics(ctx)
+        # Kept on destroy: an identity is per account and region, not per stack (creating one
+        # that exists succeeds), so another stack with the same sender may be using it.
         self.sender_identity = aws.ses.EmailIdentity("sender", email=ctx.cfg.sender_email,
-                                                     opts=ctx.opts())
+                                                     opts=ctx.opts(retain_on_delete=True))
         self.register_outputs({
             "queue_url": self.queue.url, "dlq_url": self.dlq.url,
             "notification_topic_arn": self.notification_topic.arn,

@@ -1,4 +1,5 @@
-"""The schema migration: the `migrate` function, invoked once for each new artifact."""
+"""The schema migration: the `migrate` function, invoked once for each new artifact and for
+each new database."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from orderflow_infra.context import Context
 from orderflow_infra.functions import AppArgs, app_function
 from orderflow_infra.packaging import HANDLERS
 
-MIGRATE_TIMEOUT_SECONDS = 300  # migrations may outlast a request; the DB is the limit
+# Lambda's maximum. The function retries its first connection for all but the last 60 s
+# (db/migrate.py): a new RDS Proxy target, or a cluster's first instance, may take minutes
+# to accept connections after Pulumi has created them.
+MIGRATE_TIMEOUT_SECONDS = 900
 
 
 class Migration(pulumi.ComponentResource):
@@ -33,12 +37,17 @@ class Migration(pulumi.ComponentResource):
         function, log_group = app_function(ctx, "migrate", HANDLERS.migrate, args,
                                            MIGRATE_TIMEOUT_SECONDS)
         self.functions, self.log_groups = {"migrate": function}, {"migrate": log_group}
-        # Once per artifact, after the DB and the endpoints the function needs exist.
+        # Once per artifact and once per database: a replaced or switched database keeps
+        # neither its endpoint nor its secret nor its resource id, and starts empty. After the
+        # DB, the endpoints and every security group rule on the way exist.
+        database = args.database
         self.run = aws.lambda_.Invocation(
             "migrate-run",
             function_name=function.name,
             input=json.dumps({"source": "pulumi", "artifact_sha256": args.artifact.sha256}),
-            triggers={"artifact_sha256": args.artifact.sha256},
-            opts=ctx.opts(depends_on=[*args.database.ready, *args.network.endpoints]),
+            triggers={"artifact_sha256": args.artifact.sha256, "db_host": database.host,
+                      "db_secret_arn": database.secret_arn, "db_identity": database.identity},
+            opts=ctx.opts(depends_on=[*database.ready, *args.network.endpoints,
+                                      *args.network.rules]),
         )
         self.register_outputs({"function_name": function.name})

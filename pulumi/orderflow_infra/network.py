@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from orderflow_infra.context import Context
+from orderflow_infra.deployed import DeployedSettings
 
 VPC_CIDR = "10.40.0.0/16"
 SUBNET_CIDRS = ("10.40.1.0/24", "10.40.2.0/24")
@@ -28,8 +29,9 @@ class ZoneError(pulumi.RunError):
 
 
 def _ingress(ctx: Context, name: str, sg: aws.ec2.SecurityGroup, port: int,
-             source: aws.ec2.SecurityGroup, description: str) -> None:
-    aws.vpc.SecurityGroupIngressRule(
+             source: aws.ec2.SecurityGroup, description: str
+             ) -> aws.vpc.SecurityGroupIngressRule:
+    return aws.vpc.SecurityGroupIngressRule(
         name, security_group_id=sg.id, referenced_security_group_id=source.id,
         ip_protocol="tcp", from_port=port, to_port=port, description=description,
         opts=ctx.opts(),
@@ -38,8 +40,8 @@ def _ingress(ctx: Context, name: str, sg: aws.ec2.SecurityGroup, port: int,
 
 def _egress(ctx: Context, name: str, sg: aws.ec2.SecurityGroup, port: int, description: str,
             *, target: aws.ec2.SecurityGroup | None = None,
-            prefix_list_id: pulumi.Input[str] | None = None) -> None:
-    aws.vpc.SecurityGroupEgressRule(
+            prefix_list_id: pulumi.Input[str] | None = None) -> aws.vpc.SecurityGroupEgressRule:
+    return aws.vpc.SecurityGroupEgressRule(
         name, security_group_id=sg.id, ip_protocol="tcp", from_port=port, to_port=port,
         referenced_security_group_id=target.id if target else None,
         prefix_list_id=prefix_list_id, description=description, opts=ctx.opts(),
@@ -62,13 +64,15 @@ def interface_endpoints(ctx: Context) -> tuple[str, ...]:
     return BASE_ENDPOINTS + (FARGATE_ENDPOINTS if ctx.cfg.processor == "fargate" else ())
 
 
-def choose_zones(ctx: Context, services: Sequence[str]) -> list[str]:
+def choose_zones(ctx: Context, services: Sequence[str] = BASE_ENDPOINTS + FARGATE_ENDPOINTS
+                 ) -> list[str]:
     """The first zones, in the region's order, where the subnets' every tenant can live.
 
     A subnet in a zone an interface endpoint does not serve makes the endpoint (and so the
     whole `pulumi up`) fail, and RDS Proxy refuses unsupported zones the same way. So: only
     available zones that need no opt-in (no Local or Wavelength Zones), without the known
-    unsupported ids, that every endpoint service lists.
+    unsupported ids, that every endpoint service of either processor mode lists (a mode
+    switch must not move a subnet: a new zone with the same CIDR collides).
     """
     region = ctx.cfg.region
     candidates = aws.get_availability_zones(
@@ -99,22 +103,28 @@ class Network(pulumi.ComponentResource):
     traffic, and the VPC endpoints (no NAT) for the selected processor mode.
 
     What other boxes attach to: `subnet_ids`, `app_sg` (every function and task), `db_sg`,
-    and `endpoints` (whatever calls AWS APIs from the VPC waits for them).
+    `endpoint_sg`, and `endpoints` and `rules` (whatever calls AWS APIs from the VPC waits for
+    them). The zones are the deployed ones once there are any (`previous`): AWS's zone lists
+    may change under a live stack, its subnets must not.
     """
 
     vpc: aws.ec2.Vpc
+    zones: pulumi.Output[list[str]]
     subnet_ids: list[pulumi.Output[str]]
     app_sg: aws.ec2.SecurityGroup
     db_sg: aws.ec2.SecurityGroup
+    endpoint_sg: aws.ec2.SecurityGroup
     endpoints: list[aws.ec2.VpcEndpoint]
+    rules: list[pulumi.Resource]
 
-    def __init__(self, name: str, ctx: Context,
+    def __init__(self, name: str, ctx: Context, previous: pulumi.Output[DeployedSettings],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orderflow:network:Network", name, {}, opts)
         ctx = ctx.within(self)
         cfg = ctx.cfg
         services = interface_endpoints(ctx)
-        zones = choose_zones(ctx, services)
+        self.zones = previous.apply(
+            lambda deployed: list(deployed.zones) if deployed.zones else choose_zones(ctx))
         self.vpc = aws.ec2.Vpc(
             "vpc", cidr_block=VPC_CIDR, enable_dns_hostnames=True, enable_dns_support=True,
             tags={"Name": ctx.name("vpc")}, opts=ctx.opts(),
@@ -124,10 +134,12 @@ class Network(pulumi.ComponentResource):
             opts=ctx.opts(),
         )
         subnets = []
-        for index, (zone, cidr) in enumerate(zip(zones, SUBNET_CIDRS, strict=True)):
+        for index, cidr in enumerate(SUBNET_CIDRS):
+            zone = self.zones.apply(lambda zones, i=index: zones[i])
             subnet = aws.ec2.Subnet(
                 f"private-{index}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zone,
-                map_public_ip_on_launch=False, tags={"Name": ctx.name(f"private-{zone}")},
+                map_public_ip_on_launch=False,
+                tags={"Name": zone.apply(lambda z: ctx.name(f"private-{z}"))},
                 opts=ctx.opts(),
             )
             aws.ec2.RouteTableAssociation(
@@ -142,10 +154,13 @@ class Network(pulumi.ComponentResource):
         self.db_sg = _security_group(ctx, "db-sg", self.vpc,
                                      "PostgreSQL, reachable from the app only")
         endpoint_sg = _security_group(ctx, "endpoint-sg", self.vpc, "VPC interface endpoints")
-        _ingress(ctx, "endpoint-https-from-app", endpoint_sg, HTTPS_PORT, self.app_sg,
-                 "HTTPS from the app to AWS APIs")
-        _egress(ctx, "app-https-to-endpoints", self.app_sg, HTTPS_PORT,
-                "AWS APIs via endpoints", target=endpoint_sg)
+        self.endpoint_sg = endpoint_sg
+        self.rules = [
+            _ingress(ctx, "endpoint-https-from-app", endpoint_sg, HTTPS_PORT, self.app_sg,
+                     "HTTPS from the app to AWS APIs"),
+            _egress(ctx, "app-https-to-endpoints", self.app_sg, HTTPS_PORT,
+                    "AWS APIs via endpoints", target=endpoint_sg),
+        ]
 
         self.endpoints = [
             aws.ec2.VpcEndpoint(
@@ -165,16 +180,25 @@ class Network(pulumi.ComponentResource):
                 vpc_endpoint_type="Gateway", route_table_ids=[route_table.id],
                 tags={"Name": ctx.name("s3")}, opts=ctx.opts(),
             )
-            _egress(ctx, "app-https-to-s3", self.app_sg, HTTPS_PORT, "ECR image layers from S3",
-                    prefix_list_id=s3.prefix_list_id)
+            self.rules.append(_egress(ctx, "app-https-to-s3", self.app_sg, HTTPS_PORT,
+                                      "ECR image layers from S3",
+                                      prefix_list_id=s3.prefix_list_id))
             self.endpoints.append(s3)
         self.register_outputs({"vpc_id": self.vpc.id, "subnet_ids": self.subnet_ids,
                                "app_security_group_id": self.app_sg.id,
                                "db_security_group_id": self.db_sg.id})
 
 
+def allow_tcp(ctx: Context, name: str, client: aws.ec2.SecurityGroup,
+              server: aws.ec2.SecurityGroup, port: int, description: str
+              ) -> list[pulumi.Resource]:
+    """Open one port from exactly one security group to another (both directions' rules);
+    returns them, for whatever must wait until the path is open."""
+    return [_ingress(ctx, f"{name}-in", server, port, client, description),
+            _egress(ctx, f"{name}-out", client, port, description, target=server)]
+
+
 def allow_postgres(ctx: Context, name: str, client: aws.ec2.SecurityGroup,
-                   server: aws.ec2.SecurityGroup) -> None:
+                   server: aws.ec2.SecurityGroup) -> list[pulumi.Resource]:
     """Open 5432 from exactly one security group to another (both directions' rules)."""
-    _ingress(ctx, f"{name}-in", server, POSTGRES_PORT, client, "PostgreSQL")
-    _egress(ctx, f"{name}-out", client, POSTGRES_PORT, "PostgreSQL", target=server)
+    return allow_tcp(ctx, name, client, server, POSTGRES_PORT, "PostgreSQL")

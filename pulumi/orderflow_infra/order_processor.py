@@ -2,7 +2,10 @@
 
 `processor: lambda` (the default) is the `process-orders` function behind an SQS event source
 mapping; `processor: fargate` is the ECS worker (fargate.py). Switching removes the other
-consumer in the same update, so an order is never consumed by both.
+consumer in the same update: Pulumi creates the new one first and deletes the old one at the
+end, so for part of that update both receive from the queue. That is safe, not avoided:
+each message is processed by whoever receives it, through the same guarded steps, so an
+order is never processed twice; after the update exactly one consumer remains.
 """
 
 from __future__ import annotations

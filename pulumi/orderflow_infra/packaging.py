@@ -28,6 +28,10 @@ API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
 # readable by anyone who is about to ask for a key. Paths absent from the app are ignored.
 PUBLIC_PATHS = frozenset({"/openapi.json", "/docs"})
 PATH_TEMPLATE = re.compile(r"\{([^}+]+)\+?\}")
+# What the zip (and the worker image) are built from; `make package` records their
+# fingerprint next to the zip, so an artifact left from another tree is not deployed.
+SOURCE_DIRS = ("chalice_app", "db", "processor")
+FINGERPRINT_FILE = "source.sha256"
 
 
 class ArtifactError(pulumi.RunError):
@@ -109,25 +113,56 @@ def load_artifact(directory: Path) -> ChaliceArtifact:
     return artifact
 
 
+def source_fingerprint(root: Path = REPO_ROOT) -> str:
+    """SHA-256 over the paths and contents of SOURCE_DIRS (bytecode caches left out)."""
+    digest = hashlib.sha256()
+    for directory in SOURCE_DIRS:
+        for path in sorted((root / directory).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _recorded_fingerprint(directory: Path) -> str | None:
+    path = directory / FINGERPRINT_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def _make_package(directory: Path, why: str) -> None:
+    make = shutil.which("make")
+    if make is None:
+        raise ArtifactError(f"{directory} {why} and `make` is not installed; build the "
+                            "artifact with `make package` on a machine that has it")
+    pulumi.log.info(f"{directory} {why}; running `make package`")
+    # Fixed argv, no shell and no user input.
+    result = subprocess.run([make, "-C", str(REPO_ROOT), "package"], check=False)  # noqa: S603
+    if result.returncode != 0:
+        raise ArtifactError(f"`make package` failed (exit {result.returncode}); run it "
+                            "in the repository root and fix the error, then retry")
+
+
 def locate_artifact(artifact_dir: str) -> ChaliceArtifact:
-    """Load the artifact; build it with `make package` if the default location is empty.
+    """Load the artifact; build it with `make package` if the default location is empty or
+    was built from another tree (the image is built from this one, and migrations run when
+    the zip changes: a stale zip would deploy old code and skip a migration).
 
     A non-default directory is never built: it is an explicit choice (tests use a fake one).
+    It is refused if it records a fingerprint of another tree.
     """
     directory = Path(artifact_dir)
     if not directory.is_absolute():
         directory = REPO_ROOT / directory
-    if artifact_dir == DEFAULT_ARTIFACT_DIR and not (directory / "deployment.zip").is_file():
-        make = shutil.which("make")
-        if make is None:
-            raise ArtifactError(f"{directory} is empty and `make` is not installed; build the "
-                                "artifact with `make package` on a machine that has it")
-        pulumi.log.info(f"{directory} is empty; running `make package`")
-        # Fixed argv, no shell and no user input.
-        result = subprocess.run([make, "-C", str(REPO_ROOT), "package"], check=False)  # noqa: S603
-        if result.returncode != 0:
-            raise ArtifactError(f"`make package` failed (exit {result.returncode}); run it "
-                                "in the repository root and fix the error, then retry")
+    tree = source_fingerprint()
+    if artifact_dir == DEFAULT_ARTIFACT_DIR:
+        if not (directory / "deployment.zip").is_file():
+            _make_package(directory, "is empty")
+        elif _recorded_fingerprint(directory) != tree:
+            _make_package(directory, "was built from another tree")
+    recorded = _recorded_fingerprint(directory)
+    if recorded is not None and recorded != tree:
+        raise ArtifactError(f"{directory} was built from another tree than this one "
+                            f"({FINGERPRINT_FILE} differs); run `make package` again")
     return load_artifact(directory)
 
 
@@ -176,3 +211,7 @@ def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: b
         body.setdefault("securityDefinitions", {})["api_key"] = API_KEY_SCHEME
         body["x-amazon-apigateway-api-key-source"] = "HEADER"
     return body
+
+
+if __name__ == "__main__":
+    print(source_fingerprint())  # `make package` records it as FINGERPRINT_FILE

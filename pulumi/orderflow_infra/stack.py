@@ -11,6 +11,7 @@ from typing import Any
 
 import pulumi
 
+from orderflow_infra import deployed
 from orderflow_infra.api import Api
 from orderflow_infra.config import load_config
 from orderflow_infra.context import Context
@@ -35,9 +36,10 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
     require_image_source(cfg, docker)
     artifact = locate_artifact(cfg.artifact_dir)
     ctx = Context.create(cfg)
+    previous = deployed.read_previous()
 
-    network = Network("network", ctx)
-    database = Database("database", ctx, DatabaseArgs(network=network))
+    network = Network("network", ctx, previous)
+    database = Database("database", ctx, DatabaseArgs(network=network, previous=previous))
     messaging = Messaging("messaging", ctx)
     schema = AppArgs(network=network, database=database, messaging=messaging,
                      artifact=artifact)
@@ -65,11 +67,13 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
         "processor_mode": cfg.processor,
         "log_group_names": {key: group.name for key, group in log_groups.items()},
         "dashboard_name": monitoring.dashboard.dashboard_name,
+        deployed.OUTPUT_NAME: deployed.export(cfg, network.zones),
     }
     if api.api_key is not None:
         outputs["api_key_id"] = api.api_key.id
     if processor.worker is not None:
-        outputs["ecr_repository_url"] = processor.worker.repository.repository_url
+        if processor.worker.repository is not None:
+            outputs["ecr_repository_url"] = processor.worker.repository.repository_url
         outputs["processor_image"] = processor.worker.image
         outputs["ecs_cluster_name"] = processor.worker.cluster.name
         outputs["ecs_service_name"] = processor.worker.service.name

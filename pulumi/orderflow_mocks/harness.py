@@ -45,6 +45,7 @@ FARGATE_IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/orderflow-test-proces
 # What pulumi-docker-build reports after a push; the task definition must run exactly this.
 IMAGE_DIGEST = "sha256:" + "ab" * 32
 ECR_TOKEN_PASSWORD = "fake-ecr-token-password"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 @dataclass(frozen=True)
@@ -156,16 +157,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     `endpoint_zones` maps an endpoint service's short name (`sqs`, `email`, ...) to the
     zones it is offered in; a service not listed is offered in every zone of the region.
+    `stack_outputs` is what the stack's last deployment exported (the program reads it back
+    through a StackReference to itself); not a resource, so it is not recorded.
     """
 
     def __init__(self, region: str = REGION,
-                 endpoint_zones: Mapping[str, Sequence[str]] | None = None) -> None:
+                 endpoint_zones: Mapping[str, Sequence[str]] | None = None,
+                 stack_outputs: Mapping[str, Any] | None = None) -> None:
         self.resources: list[Recorded] = []
         self.invokes: list[Invoke] = []
         self.region = region
         self.endpoint_zones = dict(endpoint_zones or {})
+        self.stack_outputs = dict(stack_outputs or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return args.name, {**args.inputs, "outputs": self.stack_outputs}
         state = {**_computed(args.typ, args.name, args.inputs), **args.inputs}
         self.resources.append(
             Recorded(args.typ, args.name, dict(args.inputs), state, args.provider,

@@ -4,6 +4,7 @@ the same secret handling, proxy option, encryption, backups and alarms."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -13,6 +14,7 @@ import pulumi_aws as aws
 from orderflow_infra.config import load_config
 from orderflow_infra.context import Context
 from orderflow_infra.database import Database, DatabaseArgs
+from orderflow_infra.deployed import DeployedSettings
 from orderflow_infra.network import Network
 from orderflow_mocks.harness import Deployment, use_mocks
 
@@ -63,8 +65,8 @@ def test_aurora_keeps_the_instances_guarantees(aurora_stack: Deployment) -> None
     assert inputs["storageEncrypted"] is True
     assert inputs["backupRetentionPeriod"] == 7
     assert inputs["deletionProtection"] is True
-    assert (inputs["skipFinalSnapshot"], inputs["finalSnapshotIdentifier"]) == (
-        False, "orderflow-test-db-final")
+    assert inputs["skipFinalSnapshot"] is False
+    assert re.fullmatch(r"orderflow-test-cluster-final-\d{14}", inputs["finalSnapshotIdentifier"])
     assert inputs["vpcSecurityGroupIds"] == ["db-sg-id"]
     (params,) = aurora_stack.of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup")
     assert params.inputs["family"] == "aurora-postgresql16"
@@ -90,7 +92,9 @@ def test_migrations_wait_for_the_clusters_writer_instance(base_config: dict[str,
     @pulumi.runtime.test
     def run() -> pulumi.Output[None]:
         ctx = Context.create(load_config())
-        db = Database("database", ctx, DatabaseArgs(network=Network("network", ctx)))
+        previous = pulumi.Output.from_input(DeployedSettings())
+        db = Database("database", ctx, DatabaseArgs(network=Network("network", ctx, previous),
+                                                    previous=previous))
         seen["ready"] = [type(r) for r in db.ready]
         return db.host.apply(lambda host: seen.update(host=host))
 

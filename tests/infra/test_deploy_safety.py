@@ -102,12 +102,11 @@ def test_zones_exclude_opt_in_and_known_unsupported_ones(lambda_stack: Deploymen
     assert _subnet_zones(lambda_stack) == ["eu-west-1a", "eu-west-1b"]
 
 
-def test_every_interface_endpoint_service_is_asked_for_its_zones(any_stack: Deployment) -> None:
+def test_zone_choice_asks_every_interface_service_of_either_mode(any_stack: Deployment) -> None:
+    """Both modes' services, whichever mode runs: a mode switch must not move a subnet."""
     asked = {i.args["serviceName"].removeprefix("com.amazonaws.eu-west-1.")
              for i in any_stack.invokes if i.token == ENDPOINT_SERVICE_INVOKE}
-    expected = (FARGATE_INTERFACE_SERVICES if any_stack.config["processor"] == "fargate"
-                else INTERFACE_SERVICES)
-    assert asked == expected
+    assert asked == FARGATE_INTERFACE_SERVICES
     assert {i.args["serviceType"] for i in any_stack.invokes
             if i.token == ENDPOINT_SERVICE_INVOKE} == {"Interface"}
 

@@ -15,12 +15,14 @@ import pytest
 
 from orderflow_infra.packaging import (
     DEFAULT_ARTIFACT_DIR,
+    FINGERPRINT_FILE,
     HANDLERS,
     REPO_ROOT,
     ArtifactError,
     load_artifact,
     locate_artifact,
     render_swagger,
+    source_fingerprint,
 )
 from orderflow_mocks.harness import write_fake_artifact
 from tests.helpers import development_only, require_package_index
@@ -78,6 +80,9 @@ def test_make_package_builds_a_zip_of_product_code_only_whose_handlers_import(
     assert result.returncode == 0, output
 
     artifact = load_artifact(REPO_ROOT / DEFAULT_ARTIFACT_DIR)  # checks every handler exists
+    # The tree it came from, so the program rebuilds (or refuses) a stale one.
+    recorded = (REPO_ROOT / DEFAULT_ARTIFACT_DIR / FINGERPRINT_FILE).read_text().strip()
+    assert recorded == source_fingerprint()
     assert artifact.runtime(HANDLERS.api) == "python3.11"
     assert artifact.schedule(HANDLERS.sweep_outbox) == "rate(1 minute)"
     body = render_swagger(artifact.swagger, "arn:invoke", api_key_required=True)

@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 from orderflow_infra.config import load_config
 from orderflow_mocks.harness import Deployment, deploy, use_mocks
+from tests.infra.stack_changes import stack_file_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_FILES = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
 
 
-def _config(path: Path) -> dict[str, str]:
-    """`orderflow:*` keys as the CLI hands them to the program: strings, objects as JSON."""
-    raw: dict[str, Any] = yaml.safe_load(path.read_text())["config"]
-    config: dict[str, str] = {}
-    for key, value in raw.items():
-        namespace, _, name = key.partition(":")
-        assert namespace == "orderflow", f"{path.name}: {key} is not read by the program"
-        if isinstance(value, bool):
-            config[name] = str(value).lower()
-        elif isinstance(value, dict | list):
-            config[name] = json.dumps(value)
-        else:
-            config[name] = str(value)
-    return config
-
-
 @pytest.fixture(scope="module", params=STACK_FILES, ids=[p.name for p in STACK_FILES])
 def stack_file(request: pytest.FixtureRequest, artifact_dir: Path
                ) -> tuple[dict[str, str], Deployment]:
-    config = {**_config(request.param), "artifact_dir": str(artifact_dir)}
+    config = {**stack_file_config(request.param), "artifact_dir": str(artifact_dir)}
     return config, deploy(config)
 
 
@@ -59,7 +41,8 @@ def test_every_key_of_a_stack_file_passes_validation_and_is_applied(
 
 
 def test_the_prod_example_is_built_for_production(artifact_dir: Path) -> None:
-    config = {**_config(REPO_ROOT / "Pulumi.prod.yaml"), "artifact_dir": str(artifact_dir)}
+    config = {**stack_file_config(REPO_ROOT / "Pulumi.prod.yaml"),
+              "artifact_dir": str(artifact_dir)}
     stack = deploy(config)
     (db,) = stack.of_type("aws:rds/instance:Instance")
     assert db.inputs["multiAz"] is True
