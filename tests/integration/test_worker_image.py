@@ -146,7 +146,8 @@ def test_the_worker_image_pins_the_same_boto3_as_the_development_environment() -
         (line,) = [x for x in path.read_text().splitlines() if x.startswith("boto3==")]
         return line
 
-    assert pin(REPO / "processor" / "worker-requirements.txt") == pin(REPO / "requirements.txt")
+    run_set = REPO / "requirements" / "run.txt"
+    assert pin(REPO / "processor" / "worker-requirements.txt") == pin(run_set)
 
 
 def test_the_image_runs_the_worker_from_its_own_files_only(image: Image) -> None:
