@@ -297,17 +297,22 @@ def run(
     soon as the services are up, so PostgreSQL is never left running."""
     from processor.entrypoints.stopping import StopSignals
     from processor.entrypoints.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
+    from processor.ops import local_system
+    from processor.processing.requeue import requeue_unfinished
 
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")
+    data_dir = local_system.data_dir()
     with StopSignals() as signals:
-        services = start_services(
-            Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
-            moto_port=int(os.environ.get("MOTO_PORT", "5050")),
-        )
+        services = start_services(data_dir, moto_port=int(os.environ.get("MOTO_PORT", "5050")))
         api = worker = runner = api_thread = None
         try:
             if not signals.requested:
+                # The emulator starts empty: messages of unfinished orders died with the last
+                # run's emulator, so the database's word on what is unfinished is sent again.
+                requeued = requeue_unfinished(services.env["ORDER_QUEUE_URL"])
+                if requeued:
+                    print(f"re-queued {requeued} unfinished order(s) of an earlier run", flush=True)
                 if not services_only:
                     api = start_api("127.0.0.1", port)
                     api_thread = threading.Thread(target=api.serve_forever, name="api", daemon=True)
@@ -322,6 +327,7 @@ def run(
                     worker = Worker(options)
                     runner = threading.Thread(target=worker.run, name="processor", daemon=True)
                     runner.start()
+                local_system.announce(services.env, data_dir)
                 if services_only:
                     _print_services_banner(port, services.env, processor)
                 else:
@@ -330,6 +336,7 @@ def run(
             print(f"\nstopping (signal {signals.signum})...", flush=True)
         finally:
             started = time.monotonic()
+            local_system.withdraw(data_dir)
             if api is not None and api_thread is not None:
                 api.shutdown()
                 api_thread.join(2)
@@ -382,14 +389,23 @@ Try:
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 
-Admin CLI against this stack: in another shell, from {REPO}, run
-{_exports(env, indent="  ")}
-  {_venv()}/bin/python -m processor admin order <order_id>
+Admin CLI (it finds this system by itself): in another shell, from {REPO}, run
+{_data_dir_export()}  {_venv()}/bin/python -m processor admin order <order_id>
   {_venv()}/bin/python -m processor admin emails
 
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
+
+
+def _data_dir_export() -> str:
+    """The line a new shell needs to find this system when it keeps its data elsewhere."""
+    from processor.ops import local_system
+
+    directory = local_system.data_dir()
+    if directory == local_system.DEFAULT_DATA:
+        return ""
+    return f"  export ORDERFLOW_DATA_DIR='{directory}'\n"
 
 
 def _venv() -> Path:

@@ -226,7 +226,7 @@ def test_make_run_prints_commands_that_work_verbatim_and_two_ctrl_c_stop_it_all(
     assert _request(port, "GET", "/no-such-route")[1]["error"]["code"] == "NOT_FOUND"
 
     # The admin CLI block, as printed, in a new shell.
-    directory, admin = _block(banner, "Admin CLI against this stack")
+    directory, admin = _block(banner, "Admin CLI (it finds this system by itself)")
     result = _shell(admin.replace("<order_id>", order_id), directory)
     assert result.returncode == 0, result.stderr
     assert order_id in result.stdout and "COMPLETED" in result.stdout
