@@ -18,10 +18,12 @@ PROCESSOR ?= lambda
 
 # The repository itself is installed editable (db, processor), so `chalice local` and any other
 # tool run from the venv import them without PYTHONPATH; pyproject.toml changes reinstall it.
+# --no-compile: pip would byte-compile every module of every package (moto, botocore and
+# pulumi-aws have thousands) before the first run; Python compiles the ones it imports instead.
 define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 requires pip<26.3
-	$(PY) -m pip install --quiet -r $(1)
+	$(PY) -m pip install --quiet --no-compile -r $(1)
 	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
 endef
 
