@@ -16,6 +16,7 @@ from uuid import UUID
 
 from db.repository import OutboxRecord
 from db.uow import UnitOfWork
+from processor import metrics
 from processor.adapters.notifications import Note, notify_batch
 from processor.adapters.sqs import Queue
 from processor.api.views import order_view
@@ -109,8 +110,8 @@ def sweep(config: Settings | None = None, max_batches: int = 50) -> RelayResult:
         uow.outbox.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
         unsent, oldest_seconds = uow.reporting.outbox_lag()
         uow.commit()
-    emit_metric("OutboxUnsent", unsent)
-    emit_metric("OutboxLag", oldest_seconds, "Seconds")
+    emit_metric(metrics.OUTBOX_UNSENT, unsent)
+    emit_metric(metrics.OUTBOX_LAG, oldest_seconds)
     return RelayResult(sent, failed)
 
 

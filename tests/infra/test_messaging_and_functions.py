@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.infra.harness import Deployment, deploy
+from orderflow_mocks.harness import Deployment, deploy
 
 APP_ENV_NAMES = {
     "ORDER_QUEUE_URL",
