@@ -13,6 +13,9 @@ PORT ?= 8000
 # The local processor: lambda (the Chalice SQS handler, as in the cloud), worker (Fargate-style)
 # or none (no consumer, no outbox sweeper), e.g. `make services PROCESSOR=none`.
 PROCESSOR ?= lambda
+# Code changes restart the local API and processor; `make run RELOAD=0` turns that off.
+RELOAD ?= 1
+NO_RELOAD := $(if $(filter 0,$(RELOAD)),--no-reload)
 
 .PHONY: venv run services test lint package bench clean chaos openapi capacity spectral browser
 
@@ -38,10 +41,10 @@ $(STAMP): requirements.txt requirements/test.txt requirements/deploy.txt $(RUN_R
 venv: $(STAMP)
 
 run: $(RUN_STAMP)  ## the whole system on http://127.0.0.1:$(PORT)
-	$(PY) -m processor local --port $(PORT) --processor $(PROCESSOR)
+	$(PY) -m processor local --port $(PORT) --processor $(PROCESSOR) $(NO_RELOAD)
 
 services: $(RUN_STAMP)  ## everything but the API, for `cd chalice_app && chalice local`
-	$(PY) -m processor local --services-only --port $(PORT) --processor $(PROCESSOR)
+	$(PY) -m processor local --services-only --port $(PORT) --processor $(PROCESSOR) $(NO_RELOAD)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="no API server: serve it with `chalice local` (the processor still runs)",
     )
     local.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not restart the API and processor when product code changes",
+    )
+    local.add_argument("--app-only", action="store_true", help=argparse.SUPPRESS)
+    local.add_argument(
         "--processor",
         choices=(*DELIVERIES, "none"),
         default="lambda",
@@ -103,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.command == "local":
-        from processor.devstack.local import run
+        from processor.devstack.local import run, run_app
 
-        return run(args.port, args.services_only, args.processor)
+        if args.app_only:  # the child `run` starts and restarts
+            return run_app(args.port, args.services_only, args.processor)
+        return run(args.port, args.services_only, args.processor, reload=not args.no_reload)
     if args.command == "sweep":
         from processor.ops.admin import emit
         from processor.outbox.relay import sweep
