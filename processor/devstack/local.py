@@ -359,7 +359,7 @@ def run_app(port: int, services_only: bool, processor: str, concurrency: int = C
     `services_only`, and the processor, against the services `run` exported to it. Stops on
     SIGINT/SIGTERM, or when `run`'s process is gone."""
     from db.migrate import migrate
-    from processor.devstack.reload import exit_with, orphaned, report_ready
+    from processor.devstack.reload import await_go, exit_with, orphaned, preload, report_ready
     from processor.entrypoints.stopping import StopSignals
     from processor.entrypoints.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
 
@@ -367,6 +367,9 @@ def run_app(port: int, services_only: bool, processor: str, concurrency: int = C
     api = worker = runner = api_thread = None
     with StopSignals() as signals:
         exit_with(parent, signals)
+        preload()
+        if not await_go():  # the child it replaces is still stopping until then
+            return 0
         try:
             migrate(os.environ["DATABASE_URL"])  # an added migration applies on the reload
             if not services_only:

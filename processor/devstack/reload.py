@@ -16,6 +16,8 @@ hand-written poller.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import select
 import signal
@@ -24,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, watch
@@ -31,7 +34,9 @@ from watchfiles import Change, DefaultFilter, watch
 from processor.entrypoints.stopping import StopSignals
 
 READY_FD_ENV = "ORDERFLOW_READY_FD"
+GO_FD_ENV = "ORDERFLOW_GO_FD"
 READY = b"ready\n"
+GO = b"g"
 START_SECONDS = 60.0
 # The child's own stop takes at most STOP_SECONDS - 3 for the processor plus 2 for the API;
 # after that a still-busy consumer is killed and SQS redelivers its messages.
@@ -44,51 +49,96 @@ def watched_paths(repo: Path) -> list[Path]:
     return [repo / "processor", repo / "db", repo / "chalice_app"]
 
 
-class App:
-    """One child process running the product code; `start()` returns once it is serving."""
+@dataclass
+class _Child:
+    """A started child with the two pipes of its start: `go` (ours to write: you may bind the
+    port and consume now) and `ready` (its to write: serving)."""
 
-    def __init__(self, argv: Sequence[str]) -> None:
-        self.argv = list(argv)
-        self.process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes]
+    ready: int
+    go: int
 
-    def start(self, signals: StopSignals) -> bool:
-        """Start a child and wait until it reports ready (True), exits, or a stop arrives."""
-        reader, writer = os.pipe()
+    def release(self) -> None:
+        """Let it start serving (it has imported the code meanwhile)."""
+        with contextlib.suppress(OSError):  # it died while importing: `wait_ready` says so
+            os.write(self.go, GO)
+        self._close("go")
+
+    def wait_ready(self, signals: StopSignals) -> bool:
+        """True once it serves; False if it exited first or a stop signal arrived."""
+        deadline = time.monotonic() + START_SECONDS
         try:
-            self.process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
-                self.argv, pass_fds=(writer,), env={**os.environ, READY_FD_ENV: str(writer)}
-            )
-        finally:
-            os.close(writer)
-        try:
-            deadline = time.monotonic() + START_SECONDS
             while not signals.requested and time.monotonic() < deadline:
-                readable, _, _ = select.select([reader], [], [], 0.2)
+                readable, _, _ = select.select([self.ready], [], [], 0.2)
                 if readable:
-                    return os.read(reader, len(READY)) == READY  # b"": it exited first
+                    return os.read(self.ready, len(READY)) == READY  # b"": it exited first
             return False
         finally:
-            os.close(reader)
+            self._close("ready")
 
-    def stop(self, seconds: float = CHILD_STOP_SECONDS) -> None:
-        """SIGTERM (the child's graceful stop), SIGKILL after `seconds`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, seconds: float) -> None:
+        """SIGTERM (its graceful stop), SIGKILL after `seconds`."""
+        self._close("go")  # one still waiting for its go exits
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._close("ready")
+
+    def _close(self, name: str) -> None:
+        fd = getattr(self, name)
+        if fd >= 0:
+            os.close(fd)
+            setattr(self, name, -1)
+
+
+class App:
+    """The child process running the product code, and its replacement on a change.
+
+    A replacement is started before the running child is stopped, so importing the changed
+    code overlaps the old child's stop; it binds the API port and starts consuming only once
+    the old one has exited (the `go` pipe)."""
+
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
+        self.current: _Child | None = None
+
+    def start(self, signals: StopSignals) -> bool:
+        """Start the first child; True once it serves."""
+        self.current = self._spawn()
+        self.current.release()
+        return self.current.wait_ready(signals)
+
+    def replace(self, signals: StopSignals) -> bool:
+        """Stop the running child (in-flight work finishes) and let a new one serve; True
+        once it does."""
+        following = self._spawn()
+        if self.current is not None:
+            self.current.stop(CHILD_STOP_SECONDS)
+        self.current = following
+        if signals.requested:
+            return False
+        following.release()
+        return following.wait_ready(signals)
 
     def wait(self, seconds: float) -> None:
-        """Wait for a child that was signalled with the whole group (Ctrl-C), then make sure."""
-        if self.process is None:
-            return
+        """Wait for the child a Ctrl-C reached with the whole group, then make sure it is gone."""
+        if self.current is not None:
+            self.current.stop(seconds)
+
+    def _spawn(self) -> _Child:
+        ready_r, ready_w = os.pipe()
+        go_r, go_w = os.pipe()
+        env = {**os.environ, READY_FD_ENV: str(ready_w), GO_FD_ENV: str(go_r)}
         try:
-            self.process.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            self.stop(1)
+            process = subprocess.Popen(self.argv, pass_fds=(ready_w, go_r), env=env)  # noqa: S603 (this interpreter, our module)
+        finally:
+            os.close(ready_w)
+            os.close(go_r)
+        return _Child(process, ready_r, go_w)
 
 
 class ProductFiles(DefaultFilter):
@@ -122,13 +172,33 @@ def supervise(
         names = sorted({os.path.relpath(path, repo) for _, path in changes})
         started = time.monotonic()
         announce(f"reloading: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''} changed")
-        app.stop()
-        if signals.requested:
-            return
-        if app.start(signals):
+        if app.replace(signals):
             announce(f"reloaded in {time.monotonic() - started:.1f} s")
         elif not signals.requested:
             announce("the new code did not start (see the error above); saving again retries")
+
+
+# What a child imports before its go, while the child it replaces is still stopping: the
+# libraries that take most of its start-up (about a second on a laptop), none of which a
+# reload changes.
+PRELOADED = ("boto3", "botocore.session", "chalice.cli.factory", "chalice.local", "pydantic")
+
+
+def preload() -> None:
+    for name in PRELOADED:
+        importlib.import_module(name)
+
+
+def await_go() -> bool:
+    """In the child, after its imports: wait until the supervisor lets it serve (True), or
+    learn that it never will (False: the supervisor stopped or closed the pipe)."""
+    fd = os.environ.pop(GO_FD_ENV, None)
+    if fd is None:
+        return True
+    try:
+        return os.read(int(fd), len(GO)) == GO
+    finally:
+        os.close(int(fd))
 
 
 def report_ready() -> None:
