@@ -159,7 +159,7 @@ def user_message(problem: Mapping[str, Any]) -> str:
             return _PATTERN_MESSAGES[field]
         return _NUL_MESSAGE if isinstance(given, str) and "\x00" in given else _BLANK_MESSAGE
     if kind == "string_too_short":
-        return _BLANK_MESSAGE if ctx.get("min_length") == 1 else problem["msg"]
+        return _BLANK_MESSAGE if ctx.get("min_length") == 1 else str(problem["msg"])
     template = _MESSAGES.get(kind)
     if template is None:
         return str(problem["msg"])

@@ -5,10 +5,12 @@ The supervisor (the `python -m processor local` process) owns what must outlive 
 PostgreSQL and the moto servers, so the queues and their messages survive. The child (`local
 --app-only`) runs the migrations, the API (unless `--services-only`) and the processor. On a
 change under `processor/`, `db/` or `chalice_app/` (Python files, migrations, Chalice's config)
-the supervisor sends the child SIGTERM and waits: it stops as it does on Ctrl-C, so messages in
-progress finish and received ones not yet started go back to the queue at once. Then a new
-child imports the changed code. A child that cannot start (a syntax error mid-edit) is
-reported and replaced on the next save.
+the supervisor starts a new child, which imports its libraries and the changed code, and
+meanwhile sends the old one SIGTERM: it stops as it does on Ctrl-C, so messages in progress
+finish and received ones not yet started go back to the queue at once. Once it has exited,
+the new child may bind the API port and consume (its `go` pipe) and reports when it serves
+(its `ready` pipe). A child that cannot start (a syntax error mid-edit) is reported and
+replaced on the next save.
 
 Watching is `watchfiles` (Rust `notify`: inotify on Linux, FSEvents on macOS), never a
 hand-written poller.
