@@ -142,9 +142,16 @@ def _admin(args: argparse.Namespace) -> int:
     from processor.ops import local_system
 
     if args.stack:
+        import subprocess
+
         from processor.ops import admin
 
-        admin.load_stack_environment(args.stack)
+        try:
+            admin.load_stack_environment(args.stack)
+        except subprocess.CalledProcessError as error:
+            print(f"pulumi stack output --stack {args.stack} failed: {error.stderr}".strip(),
+                  file=sys.stderr)
+            return 2
     else:
         local_system.adopt()
     settings.cache_clear()

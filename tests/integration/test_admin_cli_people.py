@@ -119,3 +119,15 @@ def test_ctrl_c_on_notifications_follow_exits_130_without_a_traceback(system):
     finally:
         follow.kill()
         follow.wait()
+
+
+def test_an_unknown_stack_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    pulumi = tmp_path / "pulumi"  # the CLI's answer for a stack that does not exist
+    pulumi.write_text("#!/bin/sh\necho \"error: no stack named 'nope' found\" >&2\nexit 255\n")
+    pulumi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert main(["admin", "--stack", "nope", "stuck"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "pulumi stack output --stack nope failed: error: no stack named 'nope' found"
+    ]
