@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="no API server: serve it with `chalice local` (the processor still runs)",
     )
     local.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not restart the API and processor when product code changes",
+    )
+    local.add_argument("--app-only", action="store_true", help=argparse.SUPPRESS)
+    local.add_argument(
         "--processor",
         choices=(*DELIVERIES, "none"),
         default="lambda",
@@ -77,9 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
         "--endpoint",
-        default=os.environ.get(
-            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5051")
-        ),
+        help="the SES emulator (default: AWS_ENDPOINT_URL_SES, else AWS_ENDPOINT_URL, else the"
+        " running local system's)",
     )
     return parser
 
@@ -111,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if args.command == "local":
-        from processor.devstack.local import run
+        from processor.devstack.local import run, run_app
 
-        return run(args.port, args.services_only, args.processor)
+        if args.app_only:  # the child `run` starts and restarts
+            return run_app(args.port, args.services_only, args.processor)
+        return run(args.port, args.services_only, args.processor, reload=not args.no_reload)
     if args.command == "sweep":
         from processor.ops.admin import emit
         from processor.outbox.relay import sweep
@@ -124,12 +131,57 @@ def main(argv: list[str] | None = None) -> int:
     return _admin(args)
 
 
+# Commands that read the database; without one configured they stop with one line.
+_DATABASE_COMMANDS = frozenset({"order", "stuck", "outbox", "notifications", "check"})
+
+
 def _admin(args: argparse.Namespace) -> int:
-    from processor.ops import admin
+    """Run one admin command; expected conditions (nothing to talk to, an unknown order, a
+    Ctrl-C on `--follow`) end with one line and an exit status, never a traceback. Exit 2
+    means the command could not reach what it reads (so cron and CI never take it for a
+    finding, which is 1)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from db.errors import DatabaseError
+    from processor.domain.errors import OrderNotFound
+    from processor.ops import local_system
 
     if args.stack:
-        admin.load_stack_environment(args.stack)
-        settings.cache_clear()
+        import subprocess
+
+        from processor.ops import admin
+
+        try:
+            admin.load_stack_environment(args.stack)
+        except subprocess.CalledProcessError as error:
+            print(f"pulumi stack output --stack {args.stack} failed: {error.stderr}".strip(),
+                  file=sys.stderr)
+            return 2
+    else:
+        local_system.adopt()
+    settings.cache_clear()
+    if args.admin_command in _DATABASE_COMMANDS and not local_system.database_configured():
+        print(local_system.NOT_RUNNING.format(repo=local_system.REPO), file=sys.stderr)
+        return 2
+    try:
+        return _admin_command(args)
+    except OrderNotFound as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except DatabaseError as error:
+        print(f"cannot read the database: {error}".strip(), file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError, OSError) as error:
+        print(f"cannot reach AWS (or the local emulator): {error}", file=sys.stderr)
+        return 2
+
+
+def _admin_command(args: argparse.Namespace) -> int:
+    from processor.ops import admin
+
     command = args.admin_command
     if command == "order":
         admin.emit(admin.show_order(args.order_id), args.json)
@@ -157,8 +209,15 @@ def _admin(args: argparse.Namespace) -> int:
         return _dlq(args, args.json)
     elif command == "emails":
         from processor.devstack.local import sent_emails
+        from processor.ops.local_system import NOT_RUNNING, REPO
 
-        admin.emit(sent_emails(args.endpoint), args.json)
+        endpoint = args.endpoint or os.environ.get(
+            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL")
+        )
+        if not endpoint:
+            print(NOT_RUNNING.format(repo=REPO), file=sys.stderr)
+            return 2
+        admin.emit(sent_emails(endpoint), args.json)
     return 0
 
 
@@ -168,7 +227,11 @@ def _dlq(args: argparse.Namespace, as_json: bool) -> int:
 
     config = settings()
     if not config.dlq_url or not config.queue_url:
-        print("set ORDER_QUEUE_URL and ORDER_DLQ_URL (or use --stack)", file=sys.stderr)
+        print(
+            "no queues to read: start `make run` (or `make services`), or set ORDER_QUEUE_URL"
+            " and ORDER_DLQ_URL (or use --stack STACK)",
+            file=sys.stderr,
+        )
         return 2
     if args.dlq_command == "redrive":
         moved = dlq.redrive(config.dlq_url, config.queue_url, set(args.message_ids) or None)

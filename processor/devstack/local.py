@@ -343,24 +343,34 @@ def _delivery(processor: str, env: dict[str, str]) -> LambdaDelivery | None:
 
 
 def run(
-    port: int, services_only: bool, processor: str = "lambda", concurrency: int = CONCURRENCY
+    port: int, services_only: bool, processor: str = "lambda", reload: bool = True
 ) -> int:
     """`make run` (`services_only=False`) and `make services`; returns the exit status.
 
-    Signals only set a flag (processor.entrypoints.stopping); this thread does the stopping: the API
+    This process owns the services (PostgreSQL, moto); the product code (migrations, API,
+    processor) runs in a child that processor.devstack.reload replaces when its files change
+    (with `reload=False`, one child for the whole run). Signals only set a flag
+    (processor.entrypoints.stopping); a Ctrl-C reaches the child too, which stops the API
     first (no new orders), then the processor (in-flight messages finish, the rest are
-    released), then moto and PostgreSQL, all within 10 s. A signal during start-up stops as
-    soon as the services are up, so PostgreSQL is never left running."""
+    released); this process waits for it, then stops moto and PostgreSQL, all within 10 s. A
+    signal during start-up stops as soon as the services are up, so PostgreSQL is never left
+    running."""
+    from processor.devstack.reload import App, child_argv, supervise
     from processor.entrypoints.stopping import StopSignals
-    from processor.entrypoints.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
+    from processor.entrypoints.worker import STOP_SECONDS
+    from processor.ops import local_system
+    from processor.processing.requeue import requeue_unfinished
 
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")
+    data_dir = local_system.data_dir()
+    app = App(child_argv(port, services_only, processor))
+    started_app = False
     with StopSignals() as signals:
         ses_port = os.environ.get("SES_PORT")
         try:
             services = start_services(
-                Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
+                data_dir,
                 moto_port=int(os.environ.get("MOTO_PORT", "5050")),
                 ses_port=int(ses_port) if ses_port else None,
             )
@@ -369,35 +379,72 @@ def run(
             return 1
         # What the API must share with this process when `chalice local` serves it.
         services.env["METRICS_DISABLED"] = os.environ["METRICS_DISABLED"]
-        api = worker = runner = api_thread = None
         try:
             if not signals.requested:
-                if not services_only:
-                    api = start_api("127.0.0.1", port)
-                    api_thread = threading.Thread(target=api.serve_forever, name="api", daemon=True)
-                    api_thread.start()
-                if processor != "none":
-                    options = WorkerOptions(
-                        concurrency=concurrency, wait_seconds=1, sweep_interval=5
-                    )
-                    worker = Worker(options, delivery=_delivery(processor, services.env))
-                    runner = threading.Thread(target=worker.run, name="processor", daemon=True)
-                    runner.start()
+                # The emulator starts empty: messages of unfinished orders died with the last
+                # run's emulator, so the database's word on what is unfinished is sent again.
+                requeued = requeue_unfinished(services.env["ORDER_QUEUE_URL"])
+                if requeued:
+                    print(f"re-queued {requeued} unfinished order(s) of an earlier run", flush=True)
+            started_app = not signals.requested and app.start(signals)
+            if started_app:
+                local_system.announce(services.env, data_dir)
                 if services_only:
-                    _print_services_banner(port, services.env, processor)
+                    _print_services_banner(port, services.env, processor, reload)
                 else:
-                    _print_banner(port, services.env, processor)
-                signals.wait()
-            print(f"\nstopping (signal {signals.signum})...", flush=True)
+                    _print_banner(port, services.env, processor, reload)
+                if reload:
+                    supervise(app, signals, REPO, lambda line: print(line, flush=True))
+                else:
+                    signals.wait()
+                print(f"\nstopping (signal {signals.signum})...", flush=True)
+            elif not signals.requested:
+                print("the local system did not start (see the error above)", flush=True)
         finally:
             started = time.monotonic()
+            local_system.withdraw(data_dir)
+            app.wait(STOP_SECONDS - 1)
+            services.stop()
+    print(f"stopped in {time.monotonic() - started:.1f} s", flush=True)
+    return 0 if started_app or signals.requested else 1
+
+
+def run_app(port: int, services_only: bool, processor: str, concurrency: int = CONCURRENCY) -> int:
+    """The reloadable part (`local --app-only`, started by `run`): migrations, the API unless
+    `services_only`, and the processor, against the services `run` exported to it. Stops on
+    SIGINT/SIGTERM, or when `run`'s process is gone."""
+    from db.migrate import migrate
+    from processor.devstack.reload import await_go, exit_with, orphaned, preload, report_ready
+    from processor.entrypoints.stopping import StopSignals
+    from processor.entrypoints.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
+
+    parent = os.getppid()
+    api = worker = runner = api_thread = None
+    with StopSignals() as signals:
+        exit_with(parent, signals)
+        preload()
+        if not await_go():  # the child it replaces is still stopping until then
+            return 0
+        try:
+            migrate(os.environ["DATABASE_URL"])  # an added migration applies on the reload
+            if not services_only:
+                api = start_api("127.0.0.1", port)
+                api_thread = threading.Thread(target=api.serve_forever, name="api", daemon=True)
+                api_thread.start()
+            if processor != "none":
+                options = WorkerOptions(concurrency=concurrency, wait_seconds=1, sweep_interval=5)
+                worker = Worker(options, delivery=_delivery(processor, dict(os.environ)))
+                runner = threading.Thread(target=worker.run, name="processor", daemon=True)
+                runner.start()
+            report_ready()
+            while not signals.requested and not orphaned(parent):
+                signals.wait()
+        finally:
             if api is not None and api_thread is not None:
                 api.shutdown()
                 api_thread.join(2)
             if worker is not None and runner is not None:
                 stop_within(worker, runner, STOP_SECONDS - 3)
-            services.stop()
-    print(f"stopped in {time.monotonic() - started:.1f} s", flush=True)
     return 0
 
 
@@ -409,7 +456,7 @@ def _processor_line(processor: str) -> str:
     }[processor]
 
 
-def _print_services_banner(port: int, env: dict[str, str], processor: str) -> None:
+def _print_services_banner(port: int, env: dict[str, str], processor: str, reload: bool) -> None:
     print(
         f"""
 orderflow services are running (the API is yours to serve)
@@ -417,17 +464,19 @@ orderflow services are running (the API is yours to serve)
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
 
+  Reload       {_reload_line(reload)}
+
 Serve the API with chalice local: in another shell, from {REPO}, run
   . {_venv()}/bin/activate
 {_exports(env, indent="  ")}
-  cd chalice_app && chalice local --port {port}
+  cd chalice_app && {_chalice_local(port, reload)}
 
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
 
 
-def _print_banner(port: int, env: dict[str, str], processor: str) -> None:
+def _print_banner(port: int, env: dict[str, str], processor: str, reload: bool) -> None:
     base = f"http://127.0.0.1:{port}"
     print(
         f"""
@@ -436,6 +485,7 @@ orderflow is running
   AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
+  Reload       {_reload_line(reload)}
 
 Try:
   curl -s -X POST {base}/orders -H 'Content-Type: application/json' \\
@@ -443,14 +493,38 @@ Try:
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 
-Admin CLI against this stack: in another shell, from {REPO}, run
-{_exports(env, indent="  ")}
-  {_venv()}/bin/python -m processor admin order <order_id>
+Admin CLI (it finds this system by itself): in another shell, from {REPO}, run
+{_data_dir_export()}  {_venv()}/bin/python -m processor admin order <order_id>
   {_venv()}/bin/python -m processor admin emails
 
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
+
+
+def _reload_line(reload: bool) -> str:
+    if not reload:
+        return "off (--no-reload): restart to pick up code changes"
+    return "on: saving a file under processor/, db/ or chalice_app/ restarts the API and processor"
+
+
+def _chalice_local(port: int, reload: bool) -> str:
+    """`chalice local` under watchfiles, which restarts it when any product module changes
+    (its own autoreload only watches chalice_app/, not processor/ or db/ where the logic is)."""
+    serve = f"chalice local --port {port}"
+    if not reload:
+        return serve
+    return f"watchfiles --filter python '{serve} --no-autoreload' . ../processor ../db"
+
+
+def _data_dir_export() -> str:
+    """The line a new shell needs to find this system when it keeps its data elsewhere."""
+    from processor.ops import local_system
+
+    directory = local_system.data_dir()
+    if directory == local_system.DEFAULT_DATA:
+        return ""
+    return f"  export ORDERFLOW_DATA_DIR='{directory}'\n"
 
 
 def _venv() -> Path:

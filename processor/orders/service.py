@@ -148,8 +148,11 @@ def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dic
     }
 
 
-def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
-    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op."""
+def cancel_order(
+    order_id: UUID, deps: Dependencies | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op (the
+    first cancel's reason stays). The caller's reason, if any, is the history's reason."""
     deps = deps or dependencies()
     with deps.uow() as uow:
         note_id = uow.orders.transition(
@@ -158,7 +161,7 @@ def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, 
                 [s.value for s in CANCELLABLE_STATUSES],
                 Status.CANCELLED.value,
                 _now(),
-                reason="cancelled by customer",
+                reason=reason or "cancelled by customer",
                 require_no_payment=True,
             )
         )

@@ -97,6 +97,11 @@ class OrderflowConfig:
     log_retention_days: int = 14
     log_level: str = "INFO"
     api_key_required: bool = True
+    # The usage plan's limits per API key (API Gateway answers 429 THROTTLED above the rate
+    # and burst, 429 QUOTA_EXCEEDED past the daily quota; 0 means no quota).
+    api_rate_limit: int = 50
+    api_burst_limit: int = 100
+    api_quota_per_day: int = 100_000
     tracing_enabled: bool = False
     app_env: Mapping[str, str] = field(default_factory=dict)
     artifact_dir: str = "build/package"
@@ -320,6 +325,9 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         log_retention_days=log_retention,
         log_level=r.choice("log_level", d.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
         api_key_required=r.boolean("api_key_required", d.api_key_required),
+        api_rate_limit=r.integer("api_rate_limit", d.api_rate_limit, 1, 10_000),
+        api_burst_limit=r.integer("api_burst_limit", d.api_burst_limit, 1, 5_000),
+        api_quota_per_day=r.integer("api_quota_per_day", d.api_quota_per_day, 0, 1_000_000_000),
         tracing_enabled=r.boolean("tracing_enabled", d.tracing_enabled),
         app_env=r.env_map("app_env"),
         artifact_dir=r.text("artifact_dir", d.artifact_dir, re.compile(r"^\S+$"), "a path"),

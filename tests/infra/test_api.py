@@ -73,6 +73,8 @@ def test_api_key_is_required_on_every_route_but_cors_preflight(any_stack: Deploy
         assert op.get("security") == expected, (method, path)
     (plan,) = any_stack.of_type("aws:apigateway/usagePlan:UsagePlan")
     assert plan.inputs["apiStages"] == [{"apiId": "api-id", "stage": "test"}]
+    assert plan.inputs["throttleSettings"] == {"rateLimit": 50, "burstLimit": 100}
+    assert plan.inputs["quotaSettings"] == {"limit": 100_000, "period": "DAY"}
     (key,) = any_stack.of_type("aws:apigateway/usagePlanKey:UsagePlanKey")
     assert key.inputs["keyId"] == "api-key-id"
     assert "value" not in any_stack.of_type("aws:apigateway/apiKey:ApiKey")[0].inputs
@@ -168,3 +170,12 @@ def test_unexpected_integration_uri_is_refused() -> None:
     swagger["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]["uri"] = "arn:other"
     with pytest.raises(ArtifactError, match="POST /orders: unexpected integration uri"):
         render_swagger(swagger, "arn:invoke", api_key_required=True)
+
+
+def test_the_usage_plan_takes_its_throttle_and_quota_from_the_stack_settings(
+        base_config: dict[str, str]) -> None:
+    stack = deploy({**base_config, "api_rate_limit": "7", "api_burst_limit": "9",
+                    "api_quota_per_day": "0"})
+    (plan,) = stack.of_type("aws:apigateway/usagePlan:UsagePlan")
+    assert plan.inputs["throttleSettings"] == {"rateLimit": 7, "burstLimit": 9}
+    assert "quotaSettings" not in plan.inputs

@@ -191,7 +191,7 @@ def test_the_worker_image_pins_the_same_boto3_as_the_development_environment() -
         (line,) = [x for x in path.read_text().splitlines() if x.startswith("boto3==")]
         return line
 
-    assert pin(DOCKERFILE.with_name("requirements.txt")) == pin(REPO / "requirements.txt")
+    assert pin(DOCKERFILE.with_name("requirements.txt")) == pin(REPO / "requirements" / "run.txt")
 
 
 def test_the_image_holds_the_product_code_only_without_development_or_build_files(
