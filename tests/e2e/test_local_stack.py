@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from processor.adapters.sqs import Queue
-from processor.devstack.local import free_port
+from processor.devstack.local import REGION, free_port
 from tests.helpers import assert_stopped_in_time, receive_all, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -310,7 +310,7 @@ def test_two_sigterms_under_load_finish_or_release_every_message_in_flight(
     statuses = _statuses(db)
     assert set(statuses) <= {"COMPLETED", "PENDING"}, stack.output
     assert "stopped in" in stack.output
-    queue = Queue(_queue_url(stack.output))
+    queue = Queue(_order_queue_url(fresh_moto))
     depth = queue.depth()
     assert depth["in_flight"] == 0, (depth, stack.output)  # finished (deleted) or released
     waiting = {json.loads(m["Body"])["order_id"] for m in receive_all(queue.url)}
@@ -320,10 +320,12 @@ def test_two_sigterms_under_load_finish_or_release_every_message_in_flight(
     assert pending <= waiting, (pending - waiting, stack.output)
 
 
-def _queue_url(output: str) -> str:
-    """The order queue's URL from the banner's printed exports."""
-    (line,) = [line for line in output.splitlines() if "export ORDER_QUEUE_URL=" in line]
-    return line.split("=", 1)[1].strip().strip("'")
+def _order_queue_url(endpoint: str) -> str:
+    """The order queue the local system created on the moto server at `endpoint`."""
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=REGION)
+    return str(sqs.get_queue_url(QueueName="orderflow-orders")["QueueUrl"])
 
 
 def test_two_sigints_under_load_stop_make_services_and_its_processor(
