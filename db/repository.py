@@ -470,12 +470,11 @@ class OutboxRepository:
         ids: list[int] | None = None,
         order_id: UUID | None = None,
     ) -> list[OutboxRecord]:
-        """Take unsent notification records for `lease_seconds` (one statement; run it in
-        autocommit mode): other relays skip them until the lease ends or the holder marks
-        them. Unlike `claim_for_sending` no lock is held while sending, so the holder can
-        mark each record the moment its email is accepted (`mark_sent`) and a crash repeats
-        only the email in flight; a relay that dies releases its records when the lease ends.
-        """
+        """Take unsent notification records for `lease_seconds` (commit before sending):
+        other relays skip them until the lease ends or the holder marks them. Unlike
+        `claim_for_sending` no lock is held while sending, so the holder can mark each record
+        the moment its email is accepted (`mark_sent`) and a crash repeats only the email in
+        flight; a relay that dies releases its records when the lease ends."""
         where, params = self._unsent(older_than_seconds, ids, order_id, "notification")
         self._cur.execute(
             "UPDATE outbox SET attempts = attempts + 1,"
@@ -488,36 +487,35 @@ class OutboxRepository:
         )
         return sorted((OutboxRecord(*row) for row in self._cur.fetchall()), key=lambda r: r.id)
 
-    def mark_event_sent(self, record_ids: list[int]) -> None:
-        """SNS accepted these records' events: later attempts send only their emails."""
-        self._cur.execute(
-            "UPDATE outbox SET event_sent_at = now() WHERE id = ANY(%s::bigint[])",
-            (record_ids,),
-        )
-
     def mark_sent(self, record_ids: list[int]) -> None:
-        """Every delivery of these leased records is done."""
+        """Every delivery of these leased records is done (their events too, if an earlier
+        attempt had not recorded them)."""
         self._cur.execute(
-            "UPDATE outbox SET published_at = now(), next_attempt_at = NULL"
-            " WHERE id = ANY(%s::bigint[])",
+            "UPDATE outbox SET published_at = now(), next_attempt_at = NULL,"
+            " event_sent_at = coalesce(event_sent_at, now()) WHERE id = ANY(%s::bigint[])",
             (record_ids,),
         )
 
-    def retry_later(self, record_id: int, error: str, delay_seconds: float) -> None:
-        """A leased record's attempt failed: why (already scrubbed), and no retry before
-        `delay_seconds` from now (the relay's backoff)."""
+    def retry_later(
+        self, record_id: int, error: str, delay_seconds: float, event_sent: bool
+    ) -> None:
+        """A leased record's attempt failed: why (already scrubbed), whether its event went
+        out this time, and no retry before `delay_seconds` from now (the relay's backoff)."""
         self._cur.execute(
             "UPDATE outbox SET last_error = %s,"
-            " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-            (error[:500], delay_seconds, record_id),
+            " next_attempt_at = now() + make_interval(secs => %s),"
+            " event_sent_at = CASE WHEN %s THEN coalesce(event_sent_at, now())"
+            " ELSE event_sent_at END WHERE id = %s",
+            (error[:500], delay_seconds, event_sent, record_id),
         )
 
-    def give_up(self, record_id: int, error: str) -> None:
+    def give_up(self, record_id: int, error: str, event_sent: bool) -> None:
         """The relay is done with a leased record without having sent its email."""
         self._cur.execute(
             "UPDATE outbox SET published_at = now(), given_up_at = now(), next_attempt_at = NULL,"
-            " last_error = %s WHERE id = %s",
-            (error[:500], record_id),
+            " last_error = %s, event_sent_at = CASE WHEN %s THEN coalesce(event_sent_at, now())"
+            " ELSE event_sent_at END WHERE id = %s",
+            (error[:500], event_sent, record_id),
         )
 
     def mark_failed(self, record_id: int, error: str) -> None:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from db.repository import OutboxRecord, OutboxRepository
@@ -67,13 +68,10 @@ def publish(
                     uow.outbox.mark_failed(record_id, error)
             uow.commit()
     if kind in (None, "notification"):
-        with UnitOfWork(single_statement=True) as uow:
-            notes = uow.outbox.lease_notifications(
-                limit, config.outbox_lease_seconds, older_than_seconds, ids, order_id
-            )
-        if notes:
-            result = _send_notifications(config, notes)
-            sent, failed = sent + result.sent, failed + result.failed
+        result = _send_notifications(
+            config, limit, older_than_seconds=older_than_seconds, ids=ids, order_id=order_id
+        )
+        sent, failed = sent + result.sent, failed + result.failed
     return RelayResult(sent, failed)
 
 
@@ -138,24 +136,27 @@ def _send_orders(config: Settings, records: list[OutboxRecord]) -> Iterator[tupl
         yield int(entry_id), error
 
 
-def _send_notifications(config: Settings, records: list[OutboxRecord]) -> RelayResult:
-    """Deliver leased notification records: each record's event (unless an earlier attempt
-    published it), then its email, marking each record sent the moment SES accepted its
-    email. So a crash repeats at most the email in flight, and a refused email never
+def _send_notifications(config: Settings, limit: int, **filters: Any) -> RelayResult:
+    """Lease matching notification records and deliver them: each record's event (unless an
+    earlier attempt published it), then its email, marking each record sent the moment SES
+    accepted its email. So a crash repeats at most the email in flight (and its record's
+    event, which subscribers drop by order id and status), and a refused email never
     publishes its event again. A failure backs the record off (`_failed`). Sending stops at
     half the lease, so no other relay takes a record while this one may still send it; the
     records left are taken again when their lease ends."""
     deadline = time.monotonic() + config.outbox_lease_seconds / 2
-    with UnitOfWork() as uow:
+    with UnitOfWork() as uow:  # the lease and the orders it announces: one transaction
+        records = uow.outbox.lease_notifications(limit, config.outbox_lease_seconds, **filters)
         order_ids = list({r.order_id for r in records})
-        items = uow.orders.items_for(order_ids)
+        items = uow.orders.items_for(order_ids) if records else {}
         orders = {order_id: uow.orders.get(order_id) for order_id in order_ids}  # once each
+        uow.commit()
     notes: dict[int, Note] = {}
     failed = 0
     for record in records:
         order = orders[record.order_id]
         if order is None:
-            _failed(config, record, Refusal("order no longer exists", permanent=True))
+            _failed(config, record, Refusal("order no longer exists", permanent=True), False)
             failed += 1
             continue
         view = notification_view(order, items[record.order_id])
@@ -165,15 +166,12 @@ def _send_notifications(config: Settings, records: list[OutboxRecord]) -> RelayR
     ready = [notes[r.id] for r in records if r.id in notes and r.event_sent]
     for chunk in chunks(unpublished, SNS_BATCH):  # one SNS call per ten status changes
         outcome = publish_events(config, list(chunk))
-        accepted = [note for note in chunk if outcome.get(note.record_id) is None]
-        if accepted:
-            with _at_once() as outbox:
-                outbox.mark_event_sent([note.record_id for note in accepted])
-        ready += accepted
         for note in chunk:
             refusal = outcome.get(note.record_id)
-            if refusal is not None:
-                _failed(config, by_id[note.record_id], refusal)
+            if refusal is None:
+                ready.append(note)
+            else:
+                _failed(config, by_id[note.record_id], refusal, False)
                 failed += 1
     sent = 0
     silent = [n.record_id for n in ready if n.status not in config.customer_email_statuses]
@@ -192,7 +190,7 @@ def _send_notifications(config: Settings, records: list[OutboxRecord]) -> RelayR
                 outbox.mark_sent([note.record_id])
             sent += 1
         else:
-            _failed(config, by_id[note.record_id], refusal)
+            _failed(config, by_id[note.record_id], refusal, True)
             failed += 1
     return RelayResult(sent, failed)
 
@@ -212,7 +210,7 @@ def retry_delay(config: Settings, attempts: int) -> float:
     )
 
 
-def _failed(config: Settings, record: OutboxRecord, refusal: Refusal) -> None:
+def _failed(config: Settings, record: OutboxRecord, refusal: Refusal, event_sent: bool) -> None:
     """Back a failed record off, or give it up: at once when the refusal is permanent, and at
     attempt OUTBOX_MAX_ATTEMPTS when the service keeps answering with an error. An unreachable
     service (an outage) only backs off: the message is not at fault and will go when the
@@ -224,10 +222,10 @@ def _failed(config: Settings, record: OutboxRecord, refusal: Refusal) -> None:
             "outbox record %s given up after %d attempt(s): %s", record.id, attempts, refusal.error
         )
         with _at_once() as outbox:
-            outbox.give_up(record.id, refusal.error)
+            outbox.give_up(record.id, refusal.error, event_sent)
         emit_metric(metrics.NOTIFICATIONS_GIVEN_UP)
         return
     delay = retry_delay(config, attempts)
     log.warning("outbox record %s not sent (retry in %.0f s): %s", record.id, delay, refusal.error)
     with _at_once() as outbox:
-        outbox.retry_later(record.id, refusal.error, delay)
+        outbox.retry_later(record.id, refusal.error, delay, event_sent)

@@ -2,8 +2,17 @@ import io
 import json
 import logging
 
+import pytest
+
 from processor import metrics
-from processor.observability import JsonFormatter, emit_metric, log_context, mask_email
+from processor.observability import (
+    JsonFormatter,
+    emit_metric,
+    external_error,
+    log_context,
+    mask_email,
+    scrub,
+)
 
 
 def test_emails_are_masked_to_first_letter_and_domain():
@@ -48,3 +57,48 @@ def test_metrics_are_embedded_metric_format(capsys, monkeypatch):
     assert directive["Metrics"] == [{"Name": "OrdersProcessed", "Unit": "Count"}]
     assert set(directive["Dimensions"][0]) == {"service", "final_status"}
     assert record["OrdersProcessed"] == 1 and record["final_status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        (
+            "MessageRejected: Email address is not verified. The following identities failed"
+            " the check in region US-EAST-1: ada@example.com, o'brien--@example.co.uk.",
+            "MessageRejected: Email address is not verified. The following identities failed"
+            " the check in region US-EAST-1: a***@example.com, o***@example.co.uk.",
+        ),
+        (
+            "card holder <x+flaky@mail.example.org> unreachable",
+            "card holder <x***@mail.example.org> unreachable",
+        ),
+        ("handle@1 is invalid", "handle@1 is invalid"),
+        ("no address at all", "no address at all"),
+    ],
+)
+def test_scrub_masks_every_address_in_a_text_and_nothing_else(text, scrubbed):
+    assert scrub(text) == scrubbed
+
+
+def test_external_errors_name_their_service_masked_and_bounded():
+    error = external_error("ses", "refused ada@example.com " + "x" * 600)
+    assert error.startswith("ses: refused a***@example.com ") and len(error) == 500
+
+
+def test_log_lines_and_their_exceptions_pass_the_scrubber():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.observability.scrub")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError("provider said: ada@example.com")
+        except ValueError:
+            logger.exception("charge failed for %s", "ada@example.com")
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "charge failed for a***@example.com"
+    assert "ada@example.com" not in line["exception"] and "a***@example.com" in line["exception"]
