@@ -2,31 +2,50 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two stamps, two package sets: RUN_STAMP says the run set (requirements/run.txt) is installed,
+# STAMP that all of requirements.txt is. `make run` needs only the first, so a first run skips
+# the test and deploy toolchain; `make test` (or `make venv`) later adds the rest to the same
+# venv. Installing everything also satisfies the run set, so it touches both stamps.
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+RUN_REQUIREMENTS := requirements/run.txt chalice_app/requirements.txt pyproject.toml
 PORT ?= 8000
 # The local processor: lambda (the Chalice SQS handler, as in the cloud), worker (Fargate-style)
 # or none (no consumer, no outbox sweeper), e.g. `make services PROCESSOR=none`.
 PROCESSOR ?= lambda
+# Code changes restart the local API and processor; `make run RELOAD=0` turns that off.
+RELOAD ?= 1
+NO_RELOAD := $(if $(filter 0,$(RELOAD)),--no-reload)
 
 .PHONY: venv run services test lint package bench clean chaos openapi capacity spectral browser \
 	stack-changes
 
 # The repository itself is installed editable (db, processor), so `chalice local` and any other
 # tool run from the venv import them without PYTHONPATH; pyproject.toml changes reinstall it.
-$(STAMP): requirements.txt chalice_app/requirements.txt pyproject.toml
+# --no-compile: pip would byte-compile every module of every package (moto, botocore and
+# pulumi-aws have thousands) before the first run; Python compiles the ones it imports instead.
+define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 requires pip<26.3
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-compile -r $(1)
 	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
-	touch $(STAMP)
+endef
+
+$(RUN_STAMP): $(RUN_REQUIREMENTS)
+	$(call install,requirements/run.txt)
+	touch $(RUN_STAMP)
+
+$(STAMP): requirements.txt requirements/test.txt requirements/deploy.txt $(RUN_REQUIREMENTS)
+	$(call install,requirements.txt)
+	touch $(RUN_STAMP) $(STAMP)
 
 venv: $(STAMP)
 
-run: $(STAMP)  ## the whole system on http://127.0.0.1:$(PORT)
-	$(PY) -m processor local --port $(PORT) --processor $(PROCESSOR)
+run: $(RUN_STAMP)  ## the whole system on http://127.0.0.1:$(PORT)
+	$(PY) -m processor local --port $(PORT) --processor $(PROCESSOR) $(NO_RELOAD)
 
-services: $(STAMP)  ## everything but the API, for `cd chalice_app && chalice local`
-	$(PY) -m processor local --services-only --port $(PORT) --processor $(PROCESSOR)
+services: $(RUN_STAMP)  ## everything but the API, for `cd chalice_app && chalice local`
+	$(PY) -m processor local --services-only --port $(PORT) --processor $(PROCESSOR) $(NO_RELOAD)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -53,13 +72,15 @@ browser:
 		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # chalice only bundles its project dir, so db/ and processor/ are copied into vendor/ of a
-# throwaway copy of chalice_app/; the source tree is never modified.
+# throwaway copy of chalice_app/; the source tree is never modified. processor/devstack/ (the
+# local supervisor, emulators, embedded database) is development only and never ships.
 package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
 	rm -rf build/src build/package
 	mkdir -p build/src
 	cp -R chalice_app/. build/src/
 	mkdir -p build/src/vendor
 	cp -R db processor build/src/vendor/
+	rm -rf build/src/vendor/processor/devstack
 	cd build/src && ../../$(PY) -m chalicelib.docs vendor vendor
 	find build/src -name __pycache__ -type d -prune -exec rm -rf {} +
 	cd build/src && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
@@ -85,7 +106,7 @@ capacity: $(STAMP)  ## CAPACITY.md from BENCHMARKS.json, bench/prices.py and Pul
 chaos: $(STAMP)  ## fault injection at scale; rewrites RELIABILITY.md (fails on any violation)
 	$(PY) -m tests.reliability.chaos run --scale large --output RELIABILITY.md
 
-openapi: $(STAMP)  ## regenerate docs/openapi.json from the pydantic models
+openapi: $(RUN_STAMP)  ## regenerate docs/openapi.json from the pydantic models
 	$(PY) -m processor.api.openapi docs/openapi.json
 
 stack-changes: $(STAMP)  ## README "What changing a setting does" from the update simulator

@@ -19,6 +19,7 @@ from chalicelib.http import (
     correlation_id_for,
     idempotency_key,
     json_response,
+    mask_local_access_log,
     normalise_chalice_error,
     parse_body,
     require_api_key,
@@ -27,6 +28,7 @@ from chalicelib.http import (
 from processor.observability import configure_logging, log_context
 
 configure_logging()
+mask_local_access_log()
 app = Chalice(app_name="orderflow")
 
 
@@ -76,10 +78,14 @@ def get_order(order_id: str) -> Response:
 @app.route("/orders/{order_id}/cancel", methods=["POST"])
 @api_view
 def cancel_order(order_id: str) -> Response:
+    from processor.api.schemas import CancelOrderRequest
     from processor.orders import service as order_service
 
-    require_api_key(app.current_request)
-    return json_response(order_service.cancel_order(order_service.parse_order_id(order_id)))
+    request = app.current_request
+    require_api_key(request)
+    order = order_service.parse_order_id(order_id)
+    body = parse_body(request, CancelOrderRequest) if request.raw_body else CancelOrderRequest()
+    return json_response(order_service.cancel_order(order, reason=body.reason))
 
 
 @app.route("/openapi.json", methods=["GET"])

@@ -30,6 +30,8 @@ class OutboxEntry:
     published_at: datetime | None
     attempts: int
     last_error: str | None
+    event_sent_at: datetime | None  # notifications: SNS accepted the event
+    given_up_at: datetime | None  # notifications: the email was given up (see last_error)
 
 
 class Reporting:
@@ -57,8 +59,9 @@ class Reporting:
         kind: str | None = None,
         unsent_only: bool = False,
         limit: int = 50,
+        given_up_only: bool = False,
     ) -> list[OutboxEntry]:
-        """Newest first."""
+        """Newest first; `given_up_only`: the notifications the relay gave up on."""
         where = ["TRUE"]
         params: list[Any] = []
         if order_id is not None:
@@ -69,13 +72,21 @@ class Reporting:
             params.append(kind)
         if unsent_only:
             where.append("published_at IS NULL")
+        if given_up_only:
+            where.append("given_up_at IS NOT NULL")
         params.append(limit)
         self._cur.execute(
-            "SELECT id, kind, order_id, status, created_at, published_at, attempts, last_error"
+            "SELECT id, kind, order_id, status, created_at, published_at, attempts, last_error,"
+            " event_sent_at, given_up_at"
             f" FROM outbox WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s",
             params,
         )
         return [OutboxEntry(*row) for row in self._cur.fetchall()]
+
+    def given_up_count(self) -> int:
+        """Notifications whose email the relay gave up on (refused for good, or too often)."""
+        self._cur.execute("SELECT count(*) FROM outbox WHERE given_up_at IS NOT NULL")
+        return int(self._cur.fetchone()[0])
 
     def outbox_lag(self) -> tuple[int, float]:
         """(unsent records, age in seconds of the oldest one)."""

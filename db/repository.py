@@ -118,6 +118,7 @@ class OutboxRecord:
     status: str
     payload: dict[str, Any]
     attempts: int
+    event_sent: bool = False  # notifications: SNS accepted the event on an earlier attempt
 
 
 @dataclass(frozen=True)
@@ -416,20 +417,7 @@ class OutboxRepository:
         sent again, which consumers tolerate anyway (at least once), so the relay transaction
         runs with synchronous_commit off and spares the request path a disk flush.
         """
-        where = "published_at IS NULL"
-        params: list[Any] = []
-        if older_than_seconds:
-            where += " AND created_at <= now() - make_interval(secs => %s)"
-            params.append(older_than_seconds)
-        if ids is not None:
-            where += " AND id = ANY(%s::bigint[])"
-            params.append(ids)
-        if order_id is not None:
-            where += " AND order_id = %s"
-            params.append(order_id)
-        if kind is not None:
-            where += " AND kind = %s"
-            params.append(kind)
+        where, params = self._unsent(older_than_seconds, ids, order_id, kind)
         if unconfirmed_after_seconds is not None:
             where += (
                 " AND (kind <> 'order' OR attempts > 0"
@@ -448,6 +436,89 @@ class OutboxRepository:
             params,
         )
         return [OutboxRecord(*row) for row in self._cur.fetchall()]
+
+    @staticmethod
+    def _unsent(
+        older_than_seconds: float,
+        ids: list[int] | None,
+        order_id: UUID | None,
+        kind: str | None,
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its parameters) of the records a relay may take now: unsent,
+        not leased or backing off, old enough, and matching the filters."""
+        where = "published_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
+        params: list[Any] = []
+        if older_than_seconds:
+            where += " AND created_at <= now() - make_interval(secs => %s)"
+            params.append(older_than_seconds)
+        if ids is not None:
+            where += " AND id = ANY(%s::bigint[])"
+            params.append(ids)
+        if order_id is not None:
+            where += " AND order_id = %s"
+            params.append(order_id)
+        if kind is not None:
+            where += " AND kind = %s"
+            params.append(kind)
+        return where, params
+
+    def lease_notifications(
+        self,
+        limit: int,
+        lease_seconds: float,
+        older_than_seconds: float = 0,
+        ids: list[int] | None = None,
+        order_id: UUID | None = None,
+    ) -> list[OutboxRecord]:
+        """Take unsent notification records for `lease_seconds` (one statement; run it in
+        autocommit mode): other relays skip them until the lease ends or the holder marks
+        them. Unlike `claim_for_sending` no lock is held while sending, so the holder can
+        mark each record the moment its email is accepted (`mark_sent`) and a crash repeats
+        only the email in flight; a relay that dies releases its records when the lease ends.
+        """
+        where, params = self._unsent(older_than_seconds, ids, order_id, "notification")
+        self._cur.execute(
+            "UPDATE outbox SET attempts = attempts + 1,"
+            " next_attempt_at = now() + make_interval(secs => %s)"
+            " WHERE id IN (SELECT id FROM outbox"
+            f"  WHERE {where} ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, kind, order_id, status, payload, attempts - 1,"
+            " event_sent_at IS NOT NULL",
+            [lease_seconds, *params, limit],
+        )
+        return sorted((OutboxRecord(*row) for row in self._cur.fetchall()), key=lambda r: r.id)
+
+    def mark_event_sent(self, record_ids: list[int]) -> None:
+        """SNS accepted these records' events: later attempts send only their emails."""
+        self._cur.execute(
+            "UPDATE outbox SET event_sent_at = now() WHERE id = ANY(%s::bigint[])",
+            (record_ids,),
+        )
+
+    def mark_sent(self, record_ids: list[int]) -> None:
+        """Every delivery of these leased records is done."""
+        self._cur.execute(
+            "UPDATE outbox SET published_at = now(), next_attempt_at = NULL"
+            " WHERE id = ANY(%s::bigint[])",
+            (record_ids,),
+        )
+
+    def retry_later(self, record_id: int, error: str, delay_seconds: float) -> None:
+        """A leased record's attempt failed: why (already scrubbed), and no retry before
+        `delay_seconds` from now (the relay's backoff)."""
+        self._cur.execute(
+            "UPDATE outbox SET last_error = %s,"
+            " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+            (error[:500], delay_seconds, record_id),
+        )
+
+    def give_up(self, record_id: int, error: str) -> None:
+        """The relay is done with a leased record without having sent its email."""
+        self._cur.execute(
+            "UPDATE outbox SET published_at = now(), given_up_at = now(), next_attempt_at = NULL,"
+            " last_error = %s WHERE id = %s",
+            (error[:500], record_id),
+        )
 
     def mark_failed(self, record_id: int, error: str) -> None:
         """Take back the sent mark of a claimed record whose send failed (the attempt counts)."""
@@ -473,6 +544,15 @@ class OutboxRepository:
             " COMMIT",
             {"id": record_id, "error": error[:500]},
         )
+
+    def retry_given_up(self) -> int:
+        """Make every given-up notification unsent again (its event stays published): for
+        after the cause is fixed, e.g. the sender verified. Returns how many."""
+        self._cur.execute(
+            "UPDATE outbox SET published_at = NULL, given_up_at = NULL, next_attempt_at = NULL,"
+            " attempts = 0 WHERE given_up_at IS NOT NULL"
+        )
+        return int(self._cur.rowcount)
 
     def purge_idempotency_keys(self, older_than_hours: int) -> int:
         self._cur.execute(

@@ -1,4 +1,4 @@
-"""Command line: `python -m processor worker | local | sweep | dlq ... | admin ...`.
+"""Command line: `python -m processor worker | local | sweep | admin ...`.
 
 `admin` is the on-call toolbox (order, stuck, outbox, notifications, dlq, emails); every admin
 command accepts `--json` for scripts and `--stack NAME` to target a deployed Pulumi stack.
@@ -32,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--visibility-timeout", type=int, default=60)
     worker.add_argument("--sweep-interval", type=float, default=30.0)
-    worker.add_argument(
-        "--delivery",
-        choices=DELIVERIES,
-        default="worker",
-        help="worker: process batches here (Fargate); lambda: through the Chalice SQS handler",
-    )
 
     local = commands.add_parser("local", help="run the whole system locally")
     local.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -47,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="no API server: serve it with `chalice local` (the processor still runs)",
     )
     local.add_argument(
+        "--no-reload",
+        action="store_true",
+        help="do not restart the API and processor when product code changes",
+    )
+    local.add_argument("--app-only", action="store_true", help=argparse.SUPPRESS)
+    local.add_argument(
         "--processor",
         choices=(*DELIVERIES, "none"),
         default="lambda",
@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("sweep", help="republish unsent outbox records once")
-    _add_dlq_commands(commands.add_parser("dlq", help="inspect and redrive the DLQ"))
 
     admin = commands.add_parser("admin", help="operator tools")
     admin.add_argument("--json", action="store_true", help="machine-readable output")
@@ -67,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     stuck.add_argument("--older-than-seconds", type=float, default=300)
     outbox = admin_commands.add_parser("outbox", help="unsent outbox records; --replay sends")
     outbox.add_argument("--replay", action="store_true")
+    outbox.add_argument(
+        "--retry-given-up",
+        action="store_true",
+        help="make the given-up emails unsent again (after fixing their cause)",
+    )
     notes = admin_commands.add_parser("notifications", help="latest notifications")
     notes.add_argument("--limit", type=int, default=20)
     notes.add_argument("--follow", action="store_true")
@@ -79,16 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
         "--endpoint",
-        default=os.environ.get(
-            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5051")
-        ),
+        help="the SES emulator (default: AWS_ENDPOINT_URL_SES, else AWS_ENDPOINT_URL, else the"
+        " running local system's)",
     )
     return parser
 
 
 def _add_dlq_commands(parser: argparse.ArgumentParser) -> None:
     dlq_commands = parser.add_subparsers(dest="dlq_command", required=True)
-    dlq_commands.add_parser("list")
+    dlq_commands.add_parser("list", help="every dead letter; redundant copies are marked")
+    dlq_commands.add_parser(
+        "clear-redundant", help="delete the dead letters whose order is already final"
+    )
     show = dlq_commands.add_parser("show")
     show.add_argument("message_id")
     redrive = dlq_commands.add_parser("redrive")
@@ -107,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
                 wait_seconds=args.wait_seconds,
                 visibility_timeout=args.visibility_timeout,
                 sweep_interval=args.sweep_interval,
-                delivery=args.delivery,
             )
         )
     if args.command == "local":
-        from processor.entrypoints.local import run
+        from processor.devstack.local import run, run_app
 
-        return run(args.port, args.services_only, args.processor)
+        if args.app_only:  # the child `run` starts and restarts
+            return run_app(args.port, args.services_only, args.processor)
+        return run(args.port, args.services_only, args.processor, reload=not args.no_reload)
     if args.command == "sweep":
         from processor.ops.admin import emit
         from processor.outbox.relay import sweep
@@ -121,17 +128,60 @@ def main(argv: list[str] | None = None) -> int:
         result = sweep()
         emit({"sent": result.sent, "failed": result.failed}, as_json=True)
         return 0
-    if args.command == "dlq":
-        return _dlq(args, as_json=False)
     return _admin(args)
 
 
+# Commands that read the database; without one configured they stop with one line.
+_DATABASE_COMMANDS = frozenset({"order", "stuck", "outbox", "notifications", "check"})
+
+
 def _admin(args: argparse.Namespace) -> int:
-    from processor.ops import admin
+    """Run one admin command; expected conditions (nothing to talk to, an unknown order, a
+    Ctrl-C on `--follow`) end with one line and an exit status, never a traceback. Exit 2
+    means the command could not reach what it reads (so cron and CI never take it for a
+    finding, which is 1)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from db.errors import DatabaseError
+    from processor.domain.errors import OrderNotFound
+    from processor.ops import local_system
 
     if args.stack:
-        admin.load_stack_environment(args.stack)
-        settings.cache_clear()
+        import subprocess
+
+        from processor.ops import admin
+
+        try:
+            admin.load_stack_environment(args.stack)
+        except subprocess.CalledProcessError as error:
+            print(f"pulumi stack output --stack {args.stack} failed: {error.stderr}".strip(),
+                  file=sys.stderr)
+            return 2
+    else:
+        local_system.adopt()
+    settings.cache_clear()
+    if args.admin_command in _DATABASE_COMMANDS and not local_system.database_configured():
+        print(local_system.NOT_RUNNING.format(repo=local_system.REPO), file=sys.stderr)
+        return 2
+    try:
+        return _admin_command(args)
+    except OrderNotFound as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except DatabaseError as error:
+        print(f"cannot read the database: {error}".strip(), file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError, OSError) as error:
+        print(f"cannot reach AWS (or the local emulator): {error}", file=sys.stderr)
+        return 2
+
+
+def _admin_command(args: argparse.Namespace) -> int:
+    from processor.ops import admin
+
     command = args.admin_command
     if command == "order":
         admin.emit(admin.show_order(args.order_id), args.json)
@@ -140,9 +190,12 @@ def _admin(args: argparse.Namespace) -> int:
         admin.emit(found, args.json)
         return 1 if found else 0
     elif command == "outbox":
-        admin.emit(
-            admin.replay_outbox(not args.json) if args.replay else admin.outbox_status(), args.json
-        )
+        if args.retry_given_up:
+            admin.emit(admin.retry_given_up(), args.json)
+        elif args.replay:
+            admin.emit(admin.replay_outbox(not args.json), args.json)
+        else:
+            admin.emit(admin.outbox_status(), args.json)
     elif command == "notifications":
         if args.json:
             admin.emit(admin.notifications(args.limit), True)
@@ -155,9 +208,16 @@ def _admin(args: argparse.Namespace) -> int:
     elif command == "dlq":
         return _dlq(args, args.json)
     elif command == "emails":
-        from processor.entrypoints.local import sent_emails
+        from processor.devstack.local import sent_emails
+        from processor.ops.local_system import NOT_RUNNING, REPO
 
-        admin.emit(sent_emails(args.endpoint), args.json)
+        endpoint = args.endpoint or os.environ.get(
+            "AWS_ENDPOINT_URL_SES", os.environ.get("AWS_ENDPOINT_URL")
+        )
+        if not endpoint:
+            print(NOT_RUNNING.format(repo=REPO), file=sys.stderr)
+            return 2
+        admin.emit(sent_emails(endpoint), args.json)
     return 0
 
 
@@ -167,21 +227,32 @@ def _dlq(args: argparse.Namespace, as_json: bool) -> int:
 
     config = settings()
     if not config.dlq_url or not config.queue_url:
-        print("set ORDER_QUEUE_URL and ORDER_DLQ_URL (or use --stack)", file=sys.stderr)
+        print(
+            "no queues to read: start `make run` (or `make services`), or set ORDER_QUEUE_URL"
+            " and ORDER_DLQ_URL (or use --stack STACK)",
+            file=sys.stderr,
+        )
         return 2
     if args.dlq_command == "redrive":
         moved = dlq.redrive(config.dlq_url, config.queue_url, set(args.message_ids) or None)
         emit({"redriven": moved}, as_json)
+        return 0
+    if args.dlq_command == "clear-redundant":
+        emit({"cleared": dlq.clear_redundant(config.dlq_url)}, as_json)
         return 0
     letters = [
         {
             "message_id": d.message_id,
             "reason": d.reason,
             "receive_count": d.receive_count,
+            "order_id": d.order_id,
+            "order_status": d.order_status,
+            "redundant": d.redundant,
             "body": d.body,
         }
         for d in dlq.peek(config.dlq_url)
     ]
+    print(dlq.READ_NOTE, file=sys.stderr)
     if args.dlq_command == "list":
         emit(letters, as_json)
         return 0
@@ -191,7 +262,6 @@ def _dlq(args: argparse.Namespace, as_json: bool) -> int:
         return 1
     emit(chosen[0], as_json)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

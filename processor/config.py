@@ -52,6 +52,10 @@ class Settings:
     order_message_confirm_seconds: float
     retry_visibility_base_seconds: int
     customer_email_statuses: frozenset[str]
+    outbox_lease_seconds: float
+    outbox_retry_base_seconds: float
+    outbox_retry_max_seconds: float
+    outbox_max_attempts: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,6 +86,14 @@ class Settings:
             retry_visibility_base_seconds=_int("RETRY_VISIBILITY_BASE_SECONDS", 2),
             # SES bills per email: which saved statuses email the customer (SNS gets them all).
             customer_email_statuses=_statuses("CUSTOMER_EMAIL_STATUSES"),
+            # Notifications: how long a relay holds a record it is sending (longer than an SES
+            # call with its retries; a relay that dies releases it then), the backoff after a
+            # failed attempt (doubling from the base up to the maximum), and the attempts after
+            # which a refused email is given up.
+            outbox_lease_seconds=_float("OUTBOX_LEASE_SECONDS", 60.0),
+            outbox_retry_base_seconds=_float("OUTBOX_RETRY_BASE_SECONDS", 5.0),
+            outbox_retry_max_seconds=_float("OUTBOX_RETRY_MAX_SECONDS", 300.0),
+            outbox_max_attempts=_int("OUTBOX_MAX_ATTEMPTS", 10),
         )
 
 

@@ -12,13 +12,17 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.metrics import Metric
 
 NAMESPACE = os.environ.get("METRICS_NAMESPACE", "orderflow")
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "orderflow")
+SERVICE = os.environ.get("SERVICE_NAME", "orderflow")
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 _configured = False
 
@@ -29,6 +33,40 @@ def mask_email(email: str | None) -> str:
         return "***"
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"
+
+
+# Anything shaped like an address: the local part may hold quotes, `+`, `%` (all allowed, and
+# providers quote addresses back as given), the domain dots and hyphens.
+_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def scrub(text: str) -> str:
+    """Mask every email address in `text` as `mask_email` does.
+
+    The one scrubber for text that comes from outside (an SES `MessageRejected` lists the
+    refused recipients; a payment provider may quote the card holder's address): adapters
+    pass their error texts through it before anything logs or stores them, and every log line
+    passes through it again in `JsonFormatter`, so an unforeseen path cannot leak either."""
+    if "@" not in text:
+        return text
+    return _ADDRESS.sub(lambda match: mask_email(match.group(0)), text)
+
+
+def masked_target(target: str) -> str:
+    """A request target (`/orders?customer_email=ada%40example.com`) as an access log may
+    show it: `customer_email` masked, everything else as sent."""
+    from urllib.parse import parse_qsl, urlencode
+
+    path, sep, query = target.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    masked = [(k, mask_email(v) if k == "customer_email" else v) for k, v in pairs]
+    return f"{path}{sep}{urlencode(masked, safe='*@')}"
+
+
+def external_error(source: str, error: object) -> str:
+    """`"<source>: <error>"` with addresses masked, at most 500 characters (what
+    `outbox.last_error` keeps): how every adapter reports an external service's error."""
+    return scrub(f"{source}: {error}")[:500]
 
 
 @contextlib.contextmanager
@@ -64,7 +102,7 @@ class JsonFormatter(logging.Formatter):
             "timestamp": f"{time.strftime('%Y-%m-%dT%H:%M:%S', created)}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": scrub(record.getMessage()),
             "service": SERVICE,
             **_context.get({}),
         }
@@ -72,7 +110,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRIBUTES:
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = scrub(self.formatException(record.exc_info))
         return _encode(entry)
 
 
@@ -111,10 +149,14 @@ def configure_logging(level: str | None = None) -> None:
     _configured = True
 
 
-def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
-    """Write one EMF record; CloudWatch turns it into a metric, no API call needed."""
+def emit_metric(metric: Metric, value: float = 1, **dimensions: str) -> None:
+    """Write one EMF record; CloudWatch turns it into a metric, no API call needed.
+
+    `metric` comes from the catalogue (processor.metrics), which the dashboard and alarms read
+    too; `dimensions` are the metric's declared dimension, if any."""
     if os.environ.get("METRICS_DISABLED") == "1":
         return
+    name, unit = metric.name, metric.unit
     dims = {"service": SERVICE, **dimensions}
     record = {
         "_aws": {

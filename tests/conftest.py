@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,13 +13,31 @@ import psycopg2
 import pytest
 
 from db.connection import reset_dsn
-from db.embedded import ensure_database, start_server
 from db.migrate import migrate
 from processor.adapters.aws import reset_clients
 from processor.config import settings
-from processor.entrypoints.local import create_aws_resources
+from processor.devstack.local import create_aws_resources
+from processor.devstack.postgres import ensure_database, start_server, truncate_data
 
-TABLES = "orders, order_items, order_status_history, idempotency_keys, outbox, payments"
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """One Hypothesis seed for the whole run (the property tests and the Schemathesis contract
+    test, which runs on Hypothesis), chosen here unless `--hypothesis-seed` gives one, so that
+    the header below can print it and a failure in CI replays with the same seed. Runs before
+    Hypothesis's own plugin, which then applies the option."""
+    if config.getoption("hypothesis_seed", None) is None:
+        config.option.hypothesis_seed = str(secrets.randbelow(2**32))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    from tests.reliability.test_schemathesis import SEED
+
+    seed = config.option.hypothesis_seed
+    return [
+        f"hypothesis seed: {seed} (replay: pytest --hypothesis-seed={seed})",
+        f"schemathesis CLI seed: {SEED} (tests/reliability/test_schemathesis.py)",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +84,7 @@ def db(database_url: str) -> Iterator[Any]:
     """A clean database and a separate autocommit connection for assertions."""
     conn = psycopg2.connect(database_url)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"TRUNCATE {TABLES} CASCADE")
+    truncate_data(conn)
     yield conn
     conn.close()
 
@@ -88,6 +106,7 @@ def aws(fresh_moto: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PAYMENT_RETRY_BASE_SECONDS", "0")
     monkeypatch.setenv("RETRY_VISIBILITY_BASE_SECONDS", "0")
+    monkeypatch.setenv("OUTBOX_RETRY_BASE_SECONDS", "0")
     settings.cache_clear()
     yield {**resources, "AWS_ENDPOINT_URL": fresh_moto}
     settings.cache_clear()

@@ -6,14 +6,16 @@ import functools
 import hmac
 import logging
 import re
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Response
 from chalice.app import Request
 
 from db.errors import DatabaseUnavailable
+from processor.api.pagination import CURSOR_MESSAGE
 from processor.config import settings
 from processor.domain import errors
 from processor.domain.model import IDEMPOTENCY_KEY_PATTERN
@@ -113,11 +115,69 @@ def validate(model: type[Model], data: dict[str, Any]) -> Model:
         details = [
             {
                 "field": ".".join(str(part) for part in problem["loc"]) or "body",
-                "message": problem["msg"],
+                "message": user_message(problem),
             }
             for problem in error.errors(include_url=False)
         ]
         raise errors.ValidationFailed("request validation failed", details) from None
+
+
+# pydantic's messages name its internals (a regular expression, `Decimal('1000000.00')`,
+# "after validation"); a caller needs what is wrong and what is allowed, in words. Keyed by
+# pydantic's stable error `type`; `{name}` is filled from the error's context.
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field; remove it",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "list_type": "must be a list",
+    "model_type": "must be an object",
+    "dict_type": "must be an object",
+    "string_too_long": "must be at most {max_length} characters",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} items",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "enum": "must be one of {expected}",
+}
+# The contract's patterns, described: the cursor's form, else TEXT_PATTERN (names, reasons).
+_PATTERN_MESSAGES = {"cursor": CURSOR_MESSAGE}
+_NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
+_BLANK_MESSAGE = "must not be empty or only whitespace"
+
+
+def user_message(problem: Mapping[str, Any]) -> str:
+    """One pydantic error in the caller's terms (the `field` beside it stays machine-readable)."""
+    kind, ctx = problem["type"], problem.get("ctx") or {}
+    given = problem.get("input")
+    if kind == "value_error":  # our own validators' words, without pydantic's prefix
+        return str(ctx.get("error", problem["msg"]))
+    if kind == "string_pattern_mismatch":
+        field = str(problem["loc"][-1]) if problem["loc"] else ""
+        if field in _PATTERN_MESSAGES:
+            return _PATTERN_MESSAGES[field]
+        return _NUL_MESSAGE if isinstance(given, str) and "\x00" in given else _BLANK_MESSAGE
+    if kind == "string_too_short":
+        return _BLANK_MESSAGE if ctx.get("min_length") == 1 else str(problem["msg"])
+    template = _MESSAGES.get(kind)
+    if template is None:
+        return str(problem["msg"])
+    return template.format(**{key: _plain(value) for key, value in ctx.items()})
+
+
+def _plain(value: Any) -> str:
+    """A limit as people write it: `Decimal('1000000.00')` is 1,000,000.00; enum members are
+    listed without pydantic's quotes."""
+    text = str(value)
+    match = re.fullmatch(r"Decimal\('([^']*)'\)", text)
+    if match:
+        text = match.group(1)
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        whole, _, fraction = text.partition(".")
+        return f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+    return text.replace("'", "")
 
 
 def correlation_id_for(request: Request) -> str:
@@ -139,3 +199,25 @@ def idempotency_key(request: Request) -> str | None:
             [{"field": "Idempotency-Key", "message": "invalid"}],
         )
     return key
+
+
+def mask_local_access_log() -> None:
+    """Under `chalice local` (and `make run`, which serves the app with the same handler), make
+    the access log mask `customer_email` in query strings, as the README promises.
+
+    Chalice's request handler logs each request line as `http.server` does, addresses
+    included; its class is replaced here because `chalice local` offers no hook for a handler
+    of our own. Only when `chalice.local` is already loaded (the CLI imports it before the app;
+    a Lambda never does), so a deployed function imports nothing more.
+    """
+    local = sys.modules.get("chalice.local")
+    if local is None:
+        return
+    from processor.observability import masked_target
+
+    def log_request(handler: Any, code: int | str = "-", size: int | str = "-") -> None:
+        method, _, rest = handler.requestline.partition(" ")
+        target, _, version = rest.rpartition(" ")
+        handler.log_message('"%s %s %s" %s %s', method, masked_target(target), version, code, size)
+
+    local.ChaliceRequestHandler.log_request = log_request

@@ -14,10 +14,18 @@ from decimal import Decimal
 from typing import Protocol
 
 from processor.config import Settings
+from processor.observability import scrub
 
 
 class TransientPaymentError(Exception):
-    """The provider could not answer (timeout, 5xx); the charge may be retried."""
+    """The provider could not answer (timeout, 5xx); the charge may be retried.
+
+    Its text is the provider's, scrubbed of addresses on the way in: the processor logs it
+    (with its traceback) when the message is retried, so a provider quoting the card holder's
+    email must not put it in the logs."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 @dataclass(frozen=True)

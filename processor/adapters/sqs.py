@@ -7,11 +7,16 @@ once here so that a fix to one (chunking, a partial failure) reaches every calle
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from processor import metrics
 from processor.adapters.aws import client
+from processor.observability import emit_metric, external_error
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 10
 Item = TypeVar("Item")
@@ -52,22 +57,52 @@ class Queue:
         messages: list[dict[str, Any]] = response.get("Messages", [])
         return messages
 
-    def delete(self, receipt_handles: Sequence[str]) -> None:
-        for chunk in chunks(receipt_handles):
-            client("sqs").delete_message_batch(
-                QueueUrl=self.url,
-                Entries=[{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(chunk)],
-            )
+    def delete(self, receipt_handles: Sequence[str]) -> list[str]:
+        """Delete received messages; returns the handles SQS would not delete (see `_settle`)."""
+        entries = [{"ReceiptHandle": handle} for handle in receipt_handles]
+        return self._settle("delete_message_batch", entries)
 
-    def change_visibility(self, receipt_handles: Sequence[str], seconds: int) -> None:
-        for chunk in chunks(receipt_handles):
-            client("sqs").change_message_visibility_batch(
-                QueueUrl=self.url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": seconds}
-                    for n, h in enumerate(chunk)
-                ],
+    def change_visibility(self, receipt_handles: Sequence[str], seconds: int) -> list[str]:
+        """Set received messages' visibility timeout; returns the handles SQS refused."""
+        entries = [{"ReceiptHandle": h, "VisibilityTimeout": seconds} for h in receipt_handles]
+        return self._settle("change_message_visibility_batch", entries)
+
+    def _settle(self, action: str, entries: Sequence[dict[str, Any]]) -> list[str]:
+        """Run a batch call over `entries`, ten at a time, and handle its partial failures.
+
+        A batch call succeeds as a whole even when SQS refuses some of its entries (an
+        expired or invalid receipt handle, an internal error): those come back under
+        `Failed`. They are tried once more; what fails again is logged and counted
+        (`SqsBatchEntryFailures`) and its receipt handles returned. A message left undeleted
+        comes back after its visibility timeout, which processing tolerates; the count shows
+        how often. A call that fails as a whole raises, as before.
+        """
+        refused: list[str] = []
+        for chunk in chunks(entries):
+            failed = self._call(action, chunk)
+            if failed:
+                failed = self._call(action, [entry for entry, _ in failed])
+            for entry, reason in failed:
+                log.warning("sqs %s refused an entry twice: %s", action, reason)
+                refused.append(entry["ReceiptHandle"])
+            if failed:
+                emit_metric(metrics.SQS_BATCH_ENTRY_FAILURES, len(failed), action=action)
+        return refused
+
+    def _call(
+        self, action: str, chunk: Sequence[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """One batch call; the entries SQS answered `Failed` for, with its reason."""
+        response = getattr(client("sqs"), action)(
+            QueueUrl=self.url, Entries=[{"Id": str(n), **e} for n, e in enumerate(chunk)]
+        )
+        return [
+            (
+                chunk[int(bad["Id"])],
+                external_error("sqs", f"{bad.get('Code')} {bad.get('Message')}"),
             )
+            for bad in response.get("Failed", [])
+        ]
 
     def release(self, receipt_handles: Sequence[str]) -> None:
         """Make received messages visible again now instead of when their visibility ends."""
@@ -96,12 +131,12 @@ class Queue:
                 response = client("sqs").send_message_batch(QueueUrl=self.url, Entries=entries)
             except (BotoCoreError, ClientError) as error:
                 for entry_id, _ in chunk:
-                    yield entry_id, f"sqs: {error}"
+                    yield entry_id, external_error("sqs", error)
                 continue
             for ok in response.get("Successful", []):
                 yield ok["Id"], None
             for bad in response.get("Failed", []):
-                yield bad["Id"], f"sqs: {bad.get('Code')} {bad.get('Message')}"
+                yield bad["Id"], external_error("sqs", f"{bad.get('Code')} {bad.get('Message')}")
 
     def depth(self) -> dict[str, int]:
         """Visible, in-flight and delayed message counts (approximate, as SQS reports them)."""

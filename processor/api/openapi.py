@@ -82,6 +82,7 @@ def _normalise(node: Any) -> Any:
 _MODELS: list[tuple[type[BaseModel], str]] = [
     (schemas.CreateOrderRequest, "validation"),
     (schemas.ListOrdersQuery, "validation"),
+    (schemas.CancelOrderRequest, "validation"),
     (schemas.CreatedOrder, "serialization"),
     (schemas.OrderDetail, "serialization"),
     (schemas.OrderPage, "serialization"),
@@ -294,9 +295,10 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
                     "description": (
                         "Allowed while PENDING, and while PROCESSING until the charge starts;"
                         " later it is refused (409). Cancelling a cancelled order is a harmless"
-                        " no-op."
+                        " no-op. The body is optional; its `reason` is kept in the history."
                     ),
                     "parameters": [_ORDER_ID],
+                    "requestBody": {"required": False, "content": _json("CancelOrderRequest")},
                     "responses": _responses(
                         api_key_required,
                         ("200", "OrderDetail", "The cancelled order."),

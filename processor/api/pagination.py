@@ -18,6 +18,7 @@ from processor.domain.errors import ValidationFailed
 _MICROS_DIGITS = 14
 CURSOR_PATTERN = rf"^[0-9a-f]{{{_MICROS_DIGITS + 32}}}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
+CURSOR_MESSAGE = "must be the next_cursor of a previous page (46 lowercase hexadecimal digits)"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -30,7 +31,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     if not _CURSOR.fullmatch(cursor):
         raise ValidationFailed(
             "cursor is not valid; use next_cursor from a previous page",
-            [{"field": "cursor", "message": "invalid cursor"}],
+            [{"field": "cursor", "message": CURSOR_MESSAGE}],
         )
     micros = int(cursor[:_MICROS_DIGITS], 16)
     return _EPOCH + timedelta(microseconds=micros), UUID(hex=cursor[_MICROS_DIGITS:])

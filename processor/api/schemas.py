@@ -42,6 +42,11 @@ _EMAIL_SCHEMA = {"format": "email", "pattern": _EMAIL.pattern}
 # ECMA-262 regexes) and no NUL, which PostgreSQL text cannot hold.
 _SPACE = r"\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 TEXT_PATTERN = rf"^[^\x00]*[^\x00{_SPACE}][^\x00]*$"
+INVALID_EMAIL = "must be a valid email address such as name@example.com (at most 254 characters)"
+PLUS_IN_QUERY = (
+    "must be a valid email address; in a query string `+` means a space, so write a `+` in the"
+    " address as %2B (customer_email=ada%2Btag@example.com)"
+)
 
 
 def _exact_number(value: Any) -> Any:
@@ -84,7 +89,7 @@ def normalise_email(value: str) -> str:
     value = value.strip().lower()
     local = value.partition("@")[0]
     if len(value) > 254 or len(local) > 64 or not _EMAIL.match(value):
-        raise ValueError("must be a valid email address")
+        raise ValueError(INVALID_EMAIL)
     return value
 
 
@@ -157,7 +162,31 @@ class ListOrdersQuery(BaseModel):
     @field_validator("customer_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_email(value)
+        if value is None:
+            return None
+        try:
+            return normalise_email(value)
+        except ValueError:
+            # A query string decodes `+` to a space: `ada+tag@example.com` arrives as
+            # `ada tag@example.com`, which reads as a typo unless the caller is told.
+            if " " in value.strip() and _EMAIL.match(value.strip().replace(" ", "+")):
+                raise ValueError(PLUS_IN_QUERY) from None
+            raise
+
+
+class CancelOrderRequest(BaseModel):
+    """The optional body of a cancel: the caller's reason, kept in the order's history."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=TEXT_PATTERN,
+        description="Why the order is cancelled; the history shows `Order cancelled: <reason>`.",
+        examples=["ordered the wrong size"],
+    )
 
 
 class OrderItemOut(BaseModel):

@@ -67,8 +67,29 @@ def outbox_status() -> dict[str, Any]:
 
     with UnitOfWork() as uow:
         unsent, oldest = uow.reporting.outbox_lag()
+        given_up = uow.reporting.given_up_count()
+        latest = uow.reporting.outbox_entries(given_up_only=True, limit=10)
         counts = uow.reporting.status_counts()
-    return {"unsent": unsent, "oldest_unsent_seconds": round(oldest, 1), "orders": counts}
+    return {
+        "unsent": unsent,
+        "oldest_unsent_seconds": round(oldest, 1),
+        # Emails the relay stopped trying (SES refused them for good, or too often): the
+        # reason, addresses masked, is each record's last_error.
+        "given_up": given_up,
+        "given_up_records": [e.__dict__ for e in latest],
+        "orders": counts,
+    }
+
+
+def retry_given_up() -> dict[str, int]:
+    """Give the given-up emails another round (once their cause is fixed); the sweeper, or
+    `outbox --replay`, then sends them. Their events were published already and stay so."""
+    from db.uow import UnitOfWork
+
+    with UnitOfWork() as uow:
+        count = uow.outbox.retry_given_up()
+        uow.commit()
+    return {"retrying": count}
 
 
 def replay_outbox(progress: bool = True) -> dict[str, int]:

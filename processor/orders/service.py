@@ -21,6 +21,7 @@ from db.repository import (
     OrderRow,
     Transition,
 )
+from processor import metrics
 from processor.api.pagination import decode_cursor, encode_cursor
 from processor.api.views import history_view, order_view
 from processor.bootstrap import Dependencies, dependencies
@@ -93,7 +94,7 @@ def create_order(
             return _replay(uow.orders.idempotency_record(claim.key), claim), True
     with log_context(order_id=str(order_id)):
         log.info("order created", extra={"total_amount": str(order.total_amount)})
-    emit_metric("OrdersCreated")
+    emit_metric(metrics.ORDERS_CREATED)
     deps.publisher.publish_new_order(new.queue_record(outbox_id))
     return view, False
 
@@ -147,8 +148,11 @@ def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dic
     }
 
 
-def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
-    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op."""
+def cancel_order(
+    order_id: UUID, deps: Dependencies | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op (the
+    first cancel's reason stays). The caller's reason, if any, is the history's reason."""
     deps = deps or dependencies()
     with deps.uow() as uow:
         note_id = uow.orders.transition(
@@ -157,7 +161,7 @@ def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, 
                 [s.value for s in CANCELLABLE_STATUSES],
                 Status.CANCELLED.value,
                 _now(),
-                reason="cancelled by customer",
+                reason=reason or "cancelled by customer",
                 require_no_payment=True,
             )
         )

@@ -1,30 +1,38 @@
 """Outbox relay: deliver committed outbox records to SQS (orders) or SES/SNS (notifications).
 
-Records are locked with `FOR UPDATE SKIP LOCKED` while being sent, so concurrent relays never
-send the same record at once; a record's published mark commits only after its send
-succeeded, so a crash means a resend (at least once), never a loss. The one exception is a new
-order's queue message (`publish_new_order`), which the processor confirms instead.
+Queue messages are locked with `FOR UPDATE SKIP LOCKED` while being sent and their batch is
+marked in one commit (a repeated queue message changes nothing). Notification records are
+leased instead (`OutboxRepository.lease_notifications`), so each is marked the moment SES
+accepted its email and a crash repeats at most the email in flight; their event (SNS) and
+email (SES) are recorded apart, so a refused email never re-publishes its event, and a
+failure backs the record off, or gives it up when SES refuses for good. Either way a mark
+commits only after its send succeeded, so a crash means a resend (at least once), never a
+loss. The one exception is a new order's queue message (`publish_new_order`), which the
+processor confirms instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
 from uuid import UUID
 
-from db.repository import OutboxRecord
+from db.repository import OutboxRecord, OutboxRepository
 from db.uow import UnitOfWork
-from processor.adapters.notifications import Note, notify_batch
-from processor.adapters.sqs import Queue
-from processor.api.views import order_view
+from processor import metrics
+from processor.adapters.notifications import Note, Refusal, publish_events, send_email
+from processor.adapters.sqs import Queue, chunks
 from processor.config import Settings, settings
 from processor.jsonutil import dumps
 from processor.observability import emit_metric
+from processor.outbox.views import notification_view
 
 log = logging.getLogger(__name__)
 BATCH = 100
+SNS_BATCH = 10  # PublishBatch's limit
 IDEMPOTENCY_KEY_RETENTION_HOURS = 48
 
 
@@ -44,24 +52,28 @@ def publish(
 ) -> RelayResult:
     """Send the matching unsent records now; failures stay unsent for the sweeper."""
     config = settings()
-    with UnitOfWork() as uow:
-        records = uow.outbox.claim_for_sending(
-            limit, older_than_seconds, ids, order_id, kind, unconfirmed_after_seconds
-        )
-        if not records:
-            return RelayResult(0, 0)
-        sent = failed = 0
-        orders = [r for r in records if r.kind == "order"]
-        notes = [r for r in records if r.kind == "notification"]
-        outcomes = chain(_send_orders(config, orders), _send_notifications(uow, config, notes))
-        for record_id, error in outcomes:
-            if error is None:
-                sent += 1
-            else:
-                failed += 1
-                log.warning("outbox record %s not sent (will retry): %s", record_id, error)
-                uow.outbox.mark_failed(record_id, error)
-        uow.commit()
+    sent = failed = 0
+    if kind in (None, "order"):
+        with UnitOfWork() as uow:
+            records = uow.outbox.claim_for_sending(
+                limit, older_than_seconds, ids, order_id, "order", unconfirmed_after_seconds
+            )
+            for record_id, error in _send_orders(config, records):
+                if error is None:
+                    sent += 1
+                else:
+                    failed += 1
+                    log.warning("outbox record %s not sent (will retry): %s", record_id, error)
+                    uow.outbox.mark_failed(record_id, error)
+            uow.commit()
+    if kind in (None, "notification"):
+        with UnitOfWork(single_statement=True) as uow:
+            notes = uow.outbox.lease_notifications(
+                limit, config.outbox_lease_seconds, older_than_seconds, ids, order_id
+            )
+        if notes:
+            result = _send_notifications(config, notes)
+            sent, failed = sent + result.sent, failed + result.failed
     return RelayResult(sent, failed)
 
 
@@ -109,8 +121,8 @@ def sweep(config: Settings | None = None, max_batches: int = 50) -> RelayResult:
         uow.outbox.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
         unsent, oldest_seconds = uow.reporting.outbox_lag()
         uow.commit()
-    emit_metric("OutboxUnsent", unsent)
-    emit_metric("OutboxLag", oldest_seconds, "Seconds")
+    emit_metric(metrics.OUTBOX_UNSENT, unsent)
+    emit_metric(metrics.OUTBOX_LAG, oldest_seconds)
     return RelayResult(sent, failed)
 
 
@@ -126,21 +138,96 @@ def _send_orders(config: Settings, records: list[OutboxRecord]) -> Iterator[tupl
         yield int(entry_id), error
 
 
-def _send_notifications(
-    uow: UnitOfWork, config: Settings, records: list[OutboxRecord]
-) -> Iterator[tuple[int, str | None]]:
-    if not records:
-        return
-    order_ids = list({r.order_id for r in records})
-    items = uow.orders.items_for(order_ids)
-    orders = {order_id: uow.orders.get(order_id) for order_id in order_ids}  # once per order
-    notes = []
+def _send_notifications(config: Settings, records: list[OutboxRecord]) -> RelayResult:
+    """Deliver leased notification records: each record's event (unless an earlier attempt
+    published it), then its email, marking each record sent the moment SES accepted its
+    email. So a crash repeats at most the email in flight, and a refused email never
+    publishes its event again. A failure backs the record off (`_failed`). Sending stops at
+    half the lease, so no other relay takes a record while this one may still send it; the
+    records left are taken again when their lease ends."""
+    deadline = time.monotonic() + config.outbox_lease_seconds / 2
+    with UnitOfWork() as uow:
+        order_ids = list({r.order_id for r in records})
+        items = uow.orders.items_for(order_ids)
+        orders = {order_id: uow.orders.get(order_id) for order_id in order_ids}  # once each
+    notes: dict[int, Note] = {}
+    failed = 0
     for record in records:
         order = orders[record.order_id]
         if order is None:
-            yield record.id, "order no longer exists"
+            _failed(config, record, Refusal("order no longer exists", permanent=True))
+            failed += 1
             continue
-        view = order_view(order, items[record.order_id])
-        notes.append(Note(record.id, view, record.status, record.payload.get("reason")))
-    for start in range(0, len(notes), 10):  # one SNS call per ten status changes
-        yield from notify_batch(config, notes[start : start + 10])
+        view = notification_view(order, items[record.order_id])
+        notes[record.id] = Note(record.id, view, record.status, record.payload.get("reason"))
+    by_id = {record.id: record for record in records}
+    unpublished = [notes[r.id] for r in records if r.id in notes and not r.event_sent]
+    ready = [notes[r.id] for r in records if r.id in notes and r.event_sent]
+    for chunk in chunks(unpublished, SNS_BATCH):  # one SNS call per ten status changes
+        outcome = publish_events(config, list(chunk))
+        accepted = [note for note in chunk if outcome.get(note.record_id) is None]
+        if accepted:
+            with _at_once() as outbox:
+                outbox.mark_event_sent([note.record_id for note in accepted])
+        ready += accepted
+        for note in chunk:
+            refusal = outcome.get(note.record_id)
+            if refusal is not None:
+                _failed(config, by_id[note.record_id], refusal)
+                failed += 1
+    sent = 0
+    silent = [n.record_id for n in ready if n.status not in config.customer_email_statuses]
+    if silent:
+        with _at_once() as outbox:
+            outbox.mark_sent(silent)
+        sent += len(silent)
+    for note in ready:
+        if note.status not in config.customer_email_statuses:
+            continue
+        if time.monotonic() > deadline:
+            break
+        refusal = send_email(config, note)
+        if refusal is None:
+            with _at_once() as outbox:
+                outbox.mark_sent([note.record_id])
+            sent += 1
+        else:
+            _failed(config, by_id[note.record_id], refusal)
+            failed += 1
+    return RelayResult(sent, failed)
+
+
+@contextlib.contextmanager
+def _at_once() -> Iterator[OutboxRepository]:
+    """The outbox for one change that commits by itself, at once (an autocommit statement)."""
+    with UnitOfWork(single_statement=True) as uow:
+        yield uow.outbox
+
+
+def retry_delay(config: Settings, attempts: int) -> float:
+    """Seconds before the next try of a record that failed `attempts` times: doubling from
+    OUTBOX_RETRY_BASE_SECONDS, at most OUTBOX_RETRY_MAX_SECONDS."""
+    return float(
+        min(config.outbox_retry_max_seconds, config.outbox_retry_base_seconds * 2 ** (attempts - 1))
+    )
+
+
+def _failed(config: Settings, record: OutboxRecord, refusal: Refusal) -> None:
+    """Back a failed record off, or give it up: at once when the refusal is permanent, and at
+    attempt OUTBOX_MAX_ATTEMPTS when the service keeps answering with an error. An unreachable
+    service (an outage) only backs off: the message is not at fault and will go when the
+    service is back. Given-up records count in the NotificationsGivenUp metric (alarmed) and
+    show in `admin outbox`."""
+    attempts = record.attempts + 1
+    if refusal.permanent or (not refusal.unreachable and attempts >= config.outbox_max_attempts):
+        log.warning(
+            "outbox record %s given up after %d attempt(s): %s", record.id, attempts, refusal.error
+        )
+        with _at_once() as outbox:
+            outbox.give_up(record.id, refusal.error)
+        emit_metric(metrics.NOTIFICATIONS_GIVEN_UP)
+        return
+    delay = retry_delay(config, attempts)
+    log.warning("outbox record %s not sent (retry in %.0f s): %s", record.id, delay, refusal.error)
+    with _at_once() as outbox:
+        outbox.retry_later(record.id, refusal.error, delay)

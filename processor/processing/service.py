@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from db.repository import OrderRow, Transition
+from processor import metrics
 from processor.adapters.payments import ChargeResult, TransientPaymentError
 from processor.bootstrap import Dependencies, dependencies
 from processor.domain.model import Status, check_transition, is_final
@@ -48,7 +49,7 @@ def process_order(order_id: UUID, deps: Dependencies | None = None) -> Status:
             previous, status = status, STEPS[status](order_id, deps)
             elapsed_ms = (time.monotonic() - started) * 1000
             log.info("step %s -> %s", previous, status, extra={"duration_ms": round(elapsed_ms)})
-            emit_metric("StepLatency", elapsed_ms, "Milliseconds", step=previous.value)
+            emit_metric(metrics.STEP_LATENCY, elapsed_ms, step=previous.value)
     finally:
         deps.publisher.publish_notifications(order_id)
     return status
@@ -110,7 +111,7 @@ def _charge(order_id: UUID, deps: Dependencies) -> Status:
             return Status(saved) if saved else Status.PROCESSING
         uow.commit()
     if not result.approved:
-        emit_metric("PaymentDeclines")
+        emit_metric(metrics.PAYMENT_DECLINES)
     return target
 
 

@@ -117,12 +117,21 @@ class Api(pulumi.ComponentResource):
         self.api_key = self._key(ctx) if cfg.api_key_required else None
 
     def _key(self, ctx: Context) -> aws.apigateway.ApiKey:
-        """The key API Gateway checks, attached to the stage through a usage plan."""
+        """The key API Gateway checks, attached to the stage through a usage plan whose
+        throttle and daily quota are what the error table's 429 THROTTLED / QUOTA_EXCEEDED
+        answer to (without them only the account-wide throttle applies, and no quota)."""
+        cfg = ctx.cfg
         api_key = aws.apigateway.ApiKey("api-key", name=ctx.name("api-key"), opts=ctx.opts())
+        quota = (aws.apigateway.UsagePlanQuotaSettingsArgs(limit=cfg.api_quota_per_day,
+                                                           period="DAY")
+                 if cfg.api_quota_per_day else None)
         plan = aws.apigateway.UsagePlan(
             "api-usage-plan", name=ctx.name("usage-plan"),
             api_stages=[aws.apigateway.UsagePlanApiStageArgs(api_id=self.rest_api.id,
                                                              stage=self.stage.stage_name)],
+            throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
+                rate_limit=cfg.api_rate_limit, burst_limit=cfg.api_burst_limit),
+            quota_settings=quota,
             opts=ctx.opts(),
         )
         aws.apigateway.UsagePlanKey("api-usage-plan-key", key_id=api_key.id,

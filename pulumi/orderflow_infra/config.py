@@ -39,7 +39,7 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Variables the stack sets itself; letting `app_env` override them would break wiring.
 RESERVED_ENV = frozenset(
     {"ORDER_QUEUE_URL", "ORDER_DLQ_URL", "NOTIFICATION_TOPIC_ARN", "SENDER_EMAIL", "DB_SECRET_ARN",
-     "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME",
+     "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "SERVICE_NAME",
      "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS"}
 )
 # Keys the Lambda runtime reserves (CreateFunction rejects them). Those without the `AWS_`
@@ -97,6 +97,11 @@ class OrderflowConfig:
     log_retention_days: int = 14
     log_level: str = "INFO"
     api_key_required: bool = True
+    # The usage plan's limits per API key (API Gateway answers 429 THROTTLED above the rate
+    # and burst, 429 QUOTA_EXCEEDED past the daily quota; 0 means no quota).
+    api_rate_limit: int = 50
+    api_burst_limit: int = 100
+    api_quota_per_day: int = 100_000
     tracing_enabled: bool = False
     app_env: Mapping[str, str] = field(default_factory=dict)
     artifact_dir: str = "build/package"
@@ -108,7 +113,7 @@ class OrderflowConfig:
 
     @property
     def service_name(self) -> str:
-        """The app's `service` log field and metric dimension (POWERTOOLS_SERVICE_NAME)."""
+        """The app's `service` log field and metric dimension (SERVICE_NAME)."""
         return self.project_name
 
     @property
@@ -262,7 +267,7 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         r"(:[\w.-]+|@sha256:[0-9a-f]{64})$"),
         f"an ECR image URI in {region} with a tag or digest (the VPC has no NAT gateway, "
         "so only ECR is reachable)") or None
-    # Without processor_image, Fargate mode builds processor/Dockerfile (worker_image.py).
+    # Without processor_image, Fargate mode builds pulumi/worker-image/Dockerfile (worker_image.py).
 
     db_engine = r.choice("db_engine", d.db_engine, ("rds", "aurora-serverless"))
     min_acu = r.capacity("db_min_capacity_acu", d.db_min_capacity_acu)
@@ -320,6 +325,9 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         log_retention_days=log_retention,
         log_level=r.choice("log_level", d.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
         api_key_required=r.boolean("api_key_required", d.api_key_required),
+        api_rate_limit=r.integer("api_rate_limit", d.api_rate_limit, 1, 10_000),
+        api_burst_limit=r.integer("api_burst_limit", d.api_burst_limit, 1, 5_000),
+        api_quota_per_day=r.integer("api_quota_per_day", d.api_quota_per_day, 0, 1_000_000_000),
         tracing_enabled=r.boolean("tracing_enabled", d.tracing_enabled),
         app_env=r.env_map("app_env"),
         artifact_dir=r.text("artifact_dir", d.artifact_dir, re.compile(r"^\S+$"), "a path"),

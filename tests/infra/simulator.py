@@ -23,7 +23,7 @@ import pulumi
 
 from orderflow_infra import stack
 from orderflow_infra.config import ConfigError
-from tests.infra.harness import RecordingMocks, RecordingMonitor
+from orderflow_mocks.harness import RecordingMocks, RecordingMonitor
 from tests.infra.replacement_rules import FIXED_NAME, FORCE_NEW, NAME_SCOPE
 
 Op = Literal["create", "delete", "same", "update", "replace"]

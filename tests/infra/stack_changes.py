@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from orderflow_infra.config import OrderflowConfig
-from tests.infra.harness import FARGATE_IMAGE, write_fake_artifact
+from orderflow_mocks.harness import FARGATE_IMAGE, write_fake_artifact
 from tests.infra.simulator import DATABASE_TYPES, MIGRATION, Outcome, Plan, simulate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.infra.harness import Deployment, Recorded, deploy
+from orderflow_mocks.harness import Deployment, Recorded, deploy
 
 STACK = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"

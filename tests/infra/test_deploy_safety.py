@@ -9,7 +9,7 @@ import pytest
 
 from orderflow_infra.config import LAMBDA_RESERVED_ENV, RESERVED_ENV_PREFIX
 from orderflow_infra.network import UNSUPPORTED_ZONE_IDS, ZoneError
-from tests.infra.harness import FARGATE_IMAGE, Deployment, RecordingMocks, deploy
+from orderflow_mocks.harness import FARGATE_IMAGE, Deployment, RecordingMocks, deploy
 
 FUNCTION = "aws:lambda/function:Function"
 SUBNET = "aws:ec2/subnet:Subnet"

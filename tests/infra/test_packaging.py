@@ -24,11 +24,15 @@ from orderflow_infra.packaging import (
     render_swagger,
     source_fingerprint,
 )
-from tests.infra.harness import write_fake_artifact
+from orderflow_mocks.harness import write_fake_artifact
+from tests.helpers import development_only, require_package_index
 
 # Only a failure to reach the package index skips the real build; anything else fails it.
 OFFLINE = re.compile(r"NewConnectionError|Temporary failure in name resolution|"
                      r"Name or service not known|Network is unreachable|Max retries exceeded")
+# `make package` downloads the Lambda's dependencies: a generous bound, and the test's own
+# timeout (pytest's default is 120 s) set above it so that this one is the one that fires.
+PACKAGE_SECONDS = 600
 # What the Lambda python3.11 runtime provides besides the zip.
 LAMBDA_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil",
                            "urllib3", "six.py")
@@ -59,9 +63,17 @@ def _lambda_runtime_dir(target: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_make_package_builds_a_zip_whose_handlers_import(tmp_path: Path) -> None:
-    result = subprocess.run(["make", "-C", str(REPO_ROOT), "package"], capture_output=True,
-                            text=True, timeout=600, check=False)
+@pytest.mark.timeout(PACKAGE_SECONDS + 150)  # the build, then the import probe
+def test_make_package_builds_a_zip_of_product_code_only_whose_handlers_import(
+    tmp_path: Path,
+) -> None:
+    require_package_index("make package")
+    try:
+        result = subprocess.run(["make", "-C", str(REPO_ROOT), "package"], capture_output=True,
+                                text=True, timeout=PACKAGE_SECONDS, check=False)
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"make package took over {PACKAGE_SECONDS} s although the package index"
+                    f" answered (a slow index or mirror?):\n{str(expired.stdout)[-2000:]}")
     output = result.stdout + result.stderr
     if result.returncode != 0 and OFFLINE.search(output):
         pytest.skip(f"chalice package could not reach the package index:\n{output[-2000:]}")
@@ -79,6 +91,9 @@ def test_make_package_builds_a_zip_whose_handlers_import(tmp_path: Path) -> None
     code = tmp_path / "code"
     with zipfile.ZipFile(artifact.zip_path) as archive:
         archive.extractall(code)
+        shipped = archive.namelist()
+        assert development_only(shipped) == []
+        assert "processor/entrypoints/worker.py" in shipped
         swagger_ui = {Path(n).name for n in archive.namelist()
                       if n.startswith("swagger_ui_bundle/") and not n.endswith((".pyc", "/"))}
     # Only what /docs uses: the package's source maps and other builds would double the zip.

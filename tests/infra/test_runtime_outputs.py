@@ -13,7 +13,7 @@ import pulumi
 import pytest
 
 from orderflow_infra import stack
-from tests.infra.harness import use_mocks
+from orderflow_mocks.harness import use_mocks
 
 
 @pytest.fixture

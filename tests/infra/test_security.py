@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
-from tests.infra.harness import FAKE_API_KEY_VALUE, Deployment, deploy
+from orderflow_mocks.harness import FAKE_API_KEY_VALUE, Deployment, deploy
 
 # Actions AWS cannot scope to a resource; anything else must name concrete ARNs.
 UNSCOPABLE = {

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from orderflow_infra.config import load_config
-from tests.infra.harness import Deployment, deploy, use_mocks
+from orderflow_mocks.harness import Deployment, deploy, use_mocks
 from tests.infra.stack_changes import stack_file_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

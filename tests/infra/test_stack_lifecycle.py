@@ -14,7 +14,7 @@ from orderflow_infra.config import ConfigError, OrderflowConfig
 from orderflow_infra.deployed import DeployedSettings, check_transition, is_major_upgrade
 from orderflow_infra.migration import MIGRATE_TIMEOUT_SECONDS
 from orderflow_infra.packaging import FINGERPRINT_FILE, ArtifactError, locate_artifact
-from tests.infra.harness import FARGATE_IMAGE, write_fake_artifact
+from orderflow_mocks.harness import FARGATE_IMAGE, write_fake_artifact
 from tests.infra.simulator import Declaration, Declared, Plan, Step, declare, simulate, violations
 
 INSTANCE = "aws:rds/instance:Instance"

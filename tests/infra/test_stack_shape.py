@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from tests.infra.harness import FAKE_API_KEY_VALUE, IMAGE_DIGEST, Deployment
+from orderflow_mocks.harness import FAKE_API_KEY_VALUE, IMAGE_DIGEST, Deployment
 
 ESM = "aws:lambda/eventSourceMapping:EventSourceMapping"
 FUNCTION = "aws:lambda/function:Function"

@@ -25,7 +25,7 @@ class Api:
         headers: dict[str, str] | None = None,
         raw: str | bytes | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
-        payload = raw if raw is not None else json.dumps(body, default=str)
+        payload = raw if raw is not None else "" if body is None else json.dumps(body, default=str)
         response = self.client.http.post(
             path, headers={"Content-Type": "application/json", **(headers or {})}, body=payload
         )

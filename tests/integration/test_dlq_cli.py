@@ -1,5 +1,6 @@
-"""`python -m processor dlq list|show|redrive` against moto: inspect dead letters without
-consuming them, and redrive all or chosen ones back to processing."""
+"""`python -m processor admin dlq list|show|redrive|clear-redundant` against moto: inspect dead
+letters without consuming them (each look says that it adds a receive), mark and clear
+redundant copies, and redrive all or chosen ones back to processing."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from processor.__main__ import main
 from processor.adapters.aws import client
 from processor.adapters.payments import ChargeResult
 from processor.entrypoints.consumer import QueueMessage, handle_batch
+from processor.ops.dlq import READ_NOTE, peek
 from processor.orders import service as order_service
 from tests.helpers import (
     consume_once,
     order_request,
     queue_depth,
     receive_all,
+    rows,
     status_of,
 )
 
@@ -61,7 +64,7 @@ def test_list_show_and_redrive_bring_a_dead_lettered_order_to_completion(system,
     order_id = _dead_letter_an_order(system)
     dlq = system["ORDER_DLQ_URL"]
 
-    assert main(["dlq", "list"]) == 0
+    assert main(["admin", "dlq", "list"]) == 0
     listed = capsys.readouterr().out
     assert "max receives exceeded" in listed
     (letter,) = _letters(capsys)
@@ -69,14 +72,14 @@ def test_list_show_and_redrive_bring_a_dead_lettered_order_to_completion(system,
     assert letter["receive_count"] >= 3
     assert queue_depth(dlq) == (1, 0)  # listing consumed nothing and hid nothing
 
-    assert main(["dlq", "show", letter["message_id"]]) == 0
+    assert main(["admin", "dlq", "show", letter["message_id"]]) == 0
     shown = capsys.readouterr().out
     assert order_id in shown and "max receives exceeded" in shown
-    assert main(["dlq", "show", "no-such-id"]) == 1
+    assert main(["admin", "dlq", "show", "no-such-id"]) == 1
     assert "no message no-such-id in the DLQ" in capsys.readouterr().err
 
     bootstrap.set_payment_provider(ApprovingProvider())  # the provider is back
-    assert main(["dlq", "redrive"]) == 0
+    assert main(["admin", "dlq", "redrive"]) == 0
     assert "redriven  1" in capsys.readouterr().out
     assert queue_depth(dlq) == (0, 0)
     assert len(consume_once(system["ORDER_QUEUE_URL"]).done) == 1
@@ -89,7 +92,7 @@ def test_redrive_moves_only_the_chosen_message_even_behind_a_full_batch(system, 
         client("sqs").send_message(QueueUrl=dlq, MessageBody=f"poison {n}")["MessageId"]
         for n in range(12)
     ]
-    assert main(["dlq", "redrive", sent[-1]]) == 0
+    assert main(["admin", "dlq", "redrive", sent[-1]]) == 0
     assert "redriven  1" in capsys.readouterr().out
     assert [m["Body"] for m in receive_all(system["ORDER_QUEUE_URL"])] == ["poison 11"]
     assert queue_depth(dlq) == (11, 0)  # the others are back in view at once
@@ -108,14 +111,14 @@ def test_dlq_list_reports_the_reason_a_poison_message_was_dead_lettered(system, 
 
 def test_dlq_commands_need_both_queue_urls(system, configure, capsys):
     configure(ORDER_DLQ_URL="")
-    assert main(["dlq", "list"]) == 2
+    assert main(["admin", "dlq", "list"]) == 2
     assert "ORDER_DLQ_URL" in capsys.readouterr().err
 
 
 def test_dlq_list_runs_as_a_command_line_program(system):
     client("sqs").send_message(QueueUrl=system["ORDER_DLQ_URL"], MessageBody='{"order_id": 1}')
     result = subprocess.run(
-        [sys.executable, "-m", "processor", "dlq", "list"],
+        [sys.executable, "-m", "processor", "admin", "dlq", "list"],
         cwd=REPO,
         env={**os.environ, "METRICS_DISABLED": "1"},
         capture_output=True,
@@ -126,3 +129,57 @@ def test_dlq_list_runs_as_a_command_line_program(system):
     assert result.returncode == 0, result.stderr
     assert '{"order_id": 1}' in result.stdout
     assert queue_depth(system["ORDER_DLQ_URL"]) == (1, 0)
+
+
+def _receive_count_now(dlq: str) -> int:
+    """The message's receive count as SQS holds it, read through the CLI's own look."""
+    return int(peek(dlq)[0].receive_count)
+
+
+def test_each_look_at_the_dlq_says_it_adds_one_receive_and_leaves_the_message_visible(
+    system, capsys
+):
+    dlq = system["ORDER_DLQ_URL"]
+    client("sqs").send_message(QueueUrl=dlq, MessageBody='{"order_id": 1}')
+    counts = []
+    for command in (["admin", "dlq", "list"], ["admin", "--json", "dlq", "list"],
+                    ["admin", "dlq", "list"]):
+        assert main(command) == 0
+        captured = capsys.readouterr()
+        assert READ_NOTE in captured.err  # said plainly, every time
+        assert queue_depth(dlq) == (1, 0)  # visible again at once
+        counts.append(_receive_count_now(dlq))
+    assert counts == [2, 4, 6]  # each look (the command's, then this test's) adds exactly one
+
+
+def test_a_dead_letter_whose_order_completed_is_marked_redundant_cleared_and_harmless(
+    system, configure, capsys
+):
+    configure(PAYMENT_RETRY_ATTEMPTS="1")
+    stuck = _dead_letter_an_order(system)  # its order is still PROCESSING: a real dead letter
+    done, _ = order_service.create_order(order_request())
+    (message,) = receive_all(system["ORDER_QUEUE_URL"])
+    assert handle_batch([QueueMessage.from_sqs(message)]).done  # completed through this copy
+    dlq = system["ORDER_DLQ_URL"]
+    client("sqs").send_message(QueueUrl=dlq, MessageBody=message["Body"])  # a redundant copy
+
+    by_order = {letter["order_id"]: letter for letter in _letters(capsys)}
+    assert by_order[done["order_id"]]["redundant"] is True
+    assert by_order[done["order_id"]]["order_status"] == "COMPLETED"
+    assert by_order[stuck]["redundant"] is False
+
+    history = rows(system["db"], "SELECT count(*) FROM order_status_history")
+    assert main(["admin", "dlq", "redrive", _id_of(capsys, done["order_id"])]) == 0
+    assert "redriven  1" in capsys.readouterr().out
+    consume_once(system["ORDER_QUEUE_URL"])  # the redriven copy changes nothing
+    assert rows(system["db"], "SELECT count(*) FROM order_status_history") == history
+    client("sqs").send_message(QueueUrl=dlq, MessageBody=message["Body"])
+
+    assert main(["admin", "dlq", "clear-redundant"]) == 0
+    assert "cleared  1" in capsys.readouterr().out
+    assert [letter["order_id"] for letter in _letters(capsys)] == [stuck]
+
+
+def _id_of(capsys: pytest.CaptureFixture[str], order_id: str) -> str:
+    (letter,) = [x for x in _letters(capsys) if x["order_id"] == order_id]
+    return str(letter["message_id"])

@@ -26,6 +26,7 @@ from processor.orders import service as order_service
 from tests.helpers import (
     BlockingProvider,
     CountingProvider,
+    assert_stopped_in_time,
     order_request,
     queue_depth,
     rows,
@@ -166,7 +167,7 @@ def _signal_twice_and_wait(process: subprocess.Popen[str], signum: int) -> tuple
     os.killpg(process.pid, signum)
     os.killpg(process.pid, signum)
     try:
-        output, _ = process.communicate(timeout=15)
+        output, _ = process.communicate(timeout=30)  # past the limit: measured, not killed
     finally:
         if process.poll() is None:
             process.kill()
@@ -191,7 +192,7 @@ def test_two_signals_under_load_stop_the_worker_without_losing_a_message(system,
         seconds, output = _signal_twice_and_wait(process, signum)
 
     assert process.returncode == 0, output
-    assert seconds < 10, output
+    assert_stopped_in_time(seconds, output)
     statuses = _statuses(system["db"])
     assert sorted(statuses.values()) == ["COMPLETED", "PENDING", "PENDING", "PENDING"], output
     assert queue_depth(system["ORDER_QUEUE_URL"]) == (3, 0)  # released, not left invisible
@@ -214,7 +215,7 @@ def test_two_signals_stop_an_idle_worker_within_ten_seconds_with_its_default_lon
     finally:
         seconds, output = _signal_twice_and_wait(process, signal.SIGTERM)
     assert process.returncode == 0, "".join(started) + output
-    assert seconds < 10, output
+    assert_stopped_in_time(seconds, output)
     assert "worker stopped" in output
 
 

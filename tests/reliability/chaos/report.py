@@ -18,7 +18,7 @@ INTRODUCTION = """\
 Regenerate with `make chaos`; the test suite runs the same scenarios at a small scale
 (`tests/reliability/test_faults.py`). The system under test is the local stack: an
 embedded PostgreSQL restarted with `pg_ctl`, moto (SQS/SES/SNS) behind a proxy that
-cuts it off, the API (`processor.entrypoints.local.start_api`) and `python -m processor worker`
+cuts it off, the API (`processor.devstack.local.start_api`) and `python -m processor worker`
 processes that get SIGKILLed. Each scenario ends with `python -m processor admin check`."""
 
 GENERATED_TESTS = f"""\
@@ -78,11 +78,27 @@ def _summary(outcomes: list[Outcome]) -> list[str]:
         f" **{_total(outcomes, 'lost')}**; stored twice: **{_total(outcomes, 'doubled')}**.",
         f"- Violations of a guarantee: **{violations}**.",
         f"- Emails: {_total(outcomes, 'emails')}, of which {_total(outcomes, 'email_repeats')}"
-        " repeat(s). Emails are at-least-once by design: a relay marks its batch sent in one"
-        " commit, so a crash or database outage between sending and that commit sends the"
-        " batch's emails again; none is ever skipped.",
+        " repeat(s). Emails are at-least-once by design: each is marked sent right after SES"
+        " accepted it, so a crash or database outage between the two sends that one email"
+        " again; none is ever skipped.",
+        _repeats_per_crash(outcomes),
         "",
     ]
+
+
+def _repeats_per_crash(outcomes: list[Outcome]) -> str:
+    """Email repeats per worker SIGKILL, over the scenarios that kill workers: each relay
+    thread has at most one email in flight, so the goal is at most one repeat per crash."""
+    killing = [o for o in outcomes if o.figures.get("kills")]
+    kills = _total(killing, "kills")
+    if not kills:
+        return "- Email repeats per crash: no worker was killed in this run."
+    repeats = _total(killing, "email_repeats")
+    verdict = "met" if repeats <= kills else "NOT met"
+    return (
+        f"- Email repeats per crash: **{repeats / kills:.2f}** ({repeats} repeat(s) over"
+        f" {kills} worker SIGKILL(s)); goal at most 1: {verdict}."
+    )
 
 
 # The figures each scenario's row shows, in the table's column order.

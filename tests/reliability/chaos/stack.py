@@ -2,7 +2,7 @@
 
 Its own embedded PostgreSQL in a temporary directory (stopped and restarted with `pg_ctl`), its
 own moto server (a subprocess) behind a `SwitchableProxy`, the API as a subprocess
-(`python -m tests.reliability.chaos serve-api`, i.e. `processor.entrypoints.local.start_api`)
+(`python -m tests.reliability.chaos serve-api`, i.e. `processor.devstack.local.start_api`)
 and workers as `python -m processor worker` subprocesses that can be SIGKILLed.
 """
 
@@ -20,7 +20,7 @@ from unittest import mock
 
 import psycopg2
 
-from processor.entrypoints.local import free_port, sent_emails
+from processor.devstack.local import free_port, sent_emails
 from tests.helpers import wait_until
 from tests.reliability.chaos.client import http_call
 from tests.reliability.chaos.proxy import SwitchableProxy
@@ -39,6 +39,9 @@ SETTINGS = {
     "ORDER_MESSAGE_CONFIRM_SECONDS": "5",
     "RETRY_VISIBILITY_BASE_SECONDS": "1",
     "PAYMENT_RETRY_BASE_SECONDS": "0.01",
+    "OUTBOX_LEASE_SECONDS": "5",
+    "OUTBOX_RETRY_BASE_SECONDS": "0.5",
+    "OUTBOX_RETRY_MAX_SECONDS": "4",
     "DB_CONNECT_TIMEOUT": "2",
     "LOG_LEVEL": "WARNING",
     "PYTHONUNBUFFERED": "1",
@@ -108,8 +111,8 @@ class Stack:
         return proc
 
     def _start_postgres(self) -> None:
-        from db.embedded import ensure_database, start_server
         from db.migrate import migrate
+        from processor.devstack.postgres import ensure_database, start_server
 
         self.postgres = start_server(self.root / "pgdata")
         self.database_url = ensure_database(self.postgres.get_uri(), "chaos", recreate=True)
@@ -145,7 +148,7 @@ class Stack:
     def _create_aws_resources(self) -> dict[str, str]:
         """Queues, topic and sender on this stack's moto (boto3 reads the endpoint from the
         environment, so it is this process's environment for the duration of the call)."""
-        from processor.entrypoints.local import create_aws_resources
+        from processor.devstack.local import create_aws_resources
 
         aws = {k: v for k, v in self.env.items() if k.startswith("AWS_")}
         with mock.patch.dict(os.environ, aws):
@@ -283,6 +286,26 @@ class Stack:
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         attrs = self.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         return sum(int(attrs[n]) for n in names)
+
+    def dead_letters(self, order_ids: set[str]) -> int:
+        """How many messages in the DLQ name one of `order_ids`: a scenario counts its own
+        dead letters, never one an earlier scenario left. Read as `dlq list` reads (received,
+        then made visible again at once)."""
+        from processor.ops.dlq import order_id_of
+
+        sqs, url, seen = self.sqs(), self.env["ORDER_DLQ_URL"], {}
+        try:
+            while batch := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30
+            ).get("Messages", []):
+                seen.update({m["MessageId"]: m for m in batch})
+        finally:
+            for message in seen.values():
+                sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        named = (order_id_of(m["Body"]) for m in seen.values())
+        return sum(1 for order_id in named if order_id is not None and str(order_id) in order_ids)
 
     def emails(self) -> list[dict[str, Any]]:
         """Every email moto recorded (`subject`, `body`, ...), oldest first."""

@@ -38,6 +38,7 @@ def worker_kill(stack: Stack, phase: str) -> Outcome:
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     killed_at = time.monotonic()
+    outcome.figures["kills"] = 1
     stack.start_worker()
     wait_until(lambda: stack.status(order_id) == "COMPLETED", 30, "the order to complete")
     outcome.figures["completed_seconds_after_kill"] = round(time.monotonic() - killed_at, 2)

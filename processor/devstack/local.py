@@ -16,12 +16,16 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.devstack.event_source import LambdaDelivery
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO / ".local"
@@ -31,12 +35,20 @@ REGION = "us-east-1"
 CONCURRENCY = 8
 
 
+class LocalSetupError(Exception):
+    """The local system cannot start for a reason its user can fix (a busy port, an emulator
+    that exited): `make run` prints the message, not a traceback."""
+
+
 @dataclass
 class MotoProcess:
-    """`python -m processor.adapters.emulator`: moto in its own process and session."""
+    """`python -m processor.devstack.emulator`: moto in its own process and session; its
+    stderr goes to an unnamed temporary file, read only when it fails to start."""
 
     process: subprocess.Popen[bytes]
     endpoint: str
+    stderr: IO[bytes]
+    setting: str = "the emulator's port"
 
     def stop(self) -> None:
         self.process.terminate()
@@ -45,6 +57,7 @@ class MotoProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.stderr.close()
 
     def wait_ready(self, timeout: float = 30) -> MotoProcess:
         deadline = time.monotonic() + timeout
@@ -53,10 +66,21 @@ class MotoProcess:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2):  # noqa: S310 (our URL)
                     return self
             except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
+                exited = self.process.poll() is not None
+                if exited or time.monotonic() > deadline:
+                    self.stderr.seek(0)
+                    last = self.stderr.read().decode(errors="replace").splitlines()[-STDERR_LINES:]
                     self.stop()
-                    raise RuntimeError(f"the moto server {self.endpoint} did not start") from None
+                    what = "exited" if exited else f"did not answer within {timeout:.0f} s"
+                    shown = "".join(f"\n  | {line}" for line in last) or " (no output)"
+                    raise LocalSetupError(
+                        f"the moto server {self.endpoint} ({self.setting}) {what};"
+                        f" its last output:{shown}"
+                    ) from None
                 time.sleep(0.05)
+
+
+STDERR_LINES = 10  # of an emulator's output shown when it fails to start
 
 
 def free_port() -> int:
@@ -69,29 +93,57 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def spawn_moto(port: int = 0) -> MotoProcess:
+def check_port_free(port: int, setting: str) -> None:
+    """Refuse, in one line naming the port and the setting that chose it, a port something
+    already listens on (the emulator would only die with a bind error)."""
+    with socket.socket() as probe:
+        # As the server binds: a port whose old connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise LocalSetupError(
+                f"port {port} ({setting}) is in use: set {setting.split(',')[0]} to a free port,"
+                " or to 0 for any free one"
+            ) from None
+
+
+def spawn_moto(port: int = 0, setting: str = "the emulator's port") -> MotoProcess:
     """Start the emulator (port 0: a free one); `wait_ready()` returns once it answers.
 
     Its own process, so the emulator does not share a GIL with the API and the processor; its
     own session, so a Ctrl-C to the terminal's group does not stop it before the processor has
     settled its in-flight messages. It exits by itself if this process dies (SIGKILL)."""
+    if port:
+        check_port_free(port, setting)
     port = port or free_port()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by MotoProcess.stop)
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
-        [sys.executable, "-m", "processor.adapters.emulator", str(port), str(os.getpid())],
+        [sys.executable, "-m", "processor.devstack.emulator", str(port), str(os.getpid())],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,
     )
-    return MotoProcess(process, f"http://127.0.0.1:{port}")
+    return MotoProcess(process, f"http://127.0.0.1:{port}", stderr, setting)
 
 
-def start_emulators(port: int = 0) -> tuple[MotoProcess, MotoProcess]:
-    """moto for SQS and SNS on `port`, and a second one for SES (`AWS_ENDPOINT_URL_SES`) on
-    the next port (both free ones for port 0).
+def start_emulators(port: int = 0, ses_port: int | None = None) -> tuple[MotoProcess, MotoProcess]:
+    """moto for SQS and SNS on `port` (MOTO_PORT), and a second one for SES
+    (`AWS_ENDPOINT_URL_SES`) on `ses_port` (SES_PORT; unset: the next port, or a free one when
+    `port` is 0; 0: a free one).
 
     SES takes five of an order's seven calls; in one process moto's GIL serialises them with
     the queue's, in two they run side by side. Started together, so start-up costs one wait."""
-    sqs_sns, ses = spawn_moto(port), spawn_moto(port + 1 if port else 0)
+    if ses_port is None:
+        ses_port, ses_setting = (port + 1 if port else 0), "SES_PORT, default MOTO_PORT + 1"
+    else:
+        ses_setting = "SES_PORT"
+    sqs_sns = spawn_moto(port, "MOTO_PORT")
+    try:
+        ses = spawn_moto(ses_port, ses_setting)
+    except BaseException:
+        sqs_sns.stop()
+        raise
     try:
         return sqs_sns.wait_ready(), ses.wait_ready()
     except BaseException:
@@ -117,10 +169,13 @@ class LocalServices:
             self.postgres.cleanup()
 
 
-def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalServices:
-    """Start PostgreSQL (unless DATABASE_URL is set) and moto; create queues; migrate."""
-    from db.embedded import ensure_database, start_server
+def start_services(
+    data_dir: Path = DEFAULT_DATA, moto_port: int = 0, ses_port: int | None = None
+) -> LocalServices:
+    """Start PostgreSQL (unless DATABASE_URL is set) and moto (unless AWS_ENDPOINT_URL is
+    set: an emulator of your own, which then outlives the stop); create queues; migrate."""
     from db.migrate import migrate
+    from processor.devstack.postgres import ensure_database, start_server
 
     postgres = None
     database_url = os.environ.get("DATABASE_URL")
@@ -131,15 +186,18 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
             database_url = ensure_database(postgres.get_uri(), "orderflow")
         assert database_url is not None
         migrate(database_url)
-        moto, ses = start_emulators(moto_port)
+        given = os.environ.get("AWS_ENDPOINT_URL", "")
+        emulators: tuple[MotoProcess, ...] = () if given else start_emulators(moto_port, ses_port)
     except BaseException:
         if postgres is not None:
             postgres.cleanup()
         raise
     env = {
         "DATABASE_URL": database_url,
-        "AWS_ENDPOINT_URL": moto.endpoint,
-        "AWS_ENDPOINT_URL_SES": ses.endpoint,
+        "AWS_ENDPOINT_URL": emulators[0].endpoint if emulators else given,
+        "AWS_ENDPOINT_URL_SES": (
+            emulators[1].endpoint if emulators else os.environ.get("AWS_ENDPOINT_URL_SES") or given
+        ),
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -149,7 +207,7 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
     os.environ.update(env)
     env.update(create_aws_resources(env["SENDER_EMAIL"]))
     os.environ.update(env)
-    return LocalServices(env=env, emulators=(moto, ses), postgres=postgres)
+    return LocalServices(env=env, emulators=emulators, postgres=postgres)
 
 
 def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
@@ -196,8 +254,6 @@ def sent_emails(endpoint_url: str) -> list[dict[str, Any]]:
 def start_api(host: str, port: int) -> Any:
     """Chalice's local HTTP server for `chalice_app`, answering unknown routes in JSON."""
     sys.path.insert(0, str(REPO / "chalice_app"))
-    from urllib.parse import parse_qsl, urlencode
-
     from chalice.cli.factory import CLIFactory
     from chalice.local import (
         ChaliceRequestHandler,
@@ -211,23 +267,11 @@ def start_api(host: str, port: int) -> Any:
 
     from processor.domain.errors import MethodNotAllowed, RouteNotFound, ServiceError
     from processor.jsonutil import dumps
-    from processor.observability import mask_email
 
     class JsonErrorHandler(ChaliceRequestHandler):
         # Headers and body leave in two writes; with Nagle's algorithm on, a keep-alive
         # client's delayed ACK holds back every response body by ~40 ms (TCP_NODELAY).
         disable_nagle_algorithm = True
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            # The access log must not hold customer emails (`GET /orders?customer_email=`).
-            method, _, rest = self.requestline.partition(" ")
-            target, _, version = rest.rpartition(" ")
-            path, sep, query = target.partition("?")
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode(
-                [(k, mask_email(v) if k == "customer_email" else v) for k, v in pairs], safe="*@"
-            )
-            self.log_message('"%s %s%s%s %s" %s %s', method, path, sep, query, version, code, size)
 
         def _send_error_response(self, error: LocalGatewayException) -> None:
             body = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}").body()
@@ -277,6 +321,9 @@ def start_api(host: str, port: int) -> Any:
             return []
         return list(app.routes[route])
 
+    from chalicelib.http import mask_local_access_log
+
+    mask_local_access_log()  # in case the app module was imported before chalice.local
     factory = CLIFactory(str(REPO / "chalice_app"))
     config = factory.create_config_obj(chalice_stage_name="dev")
     app = factory.load_chalice_app()
@@ -286,57 +333,118 @@ def start_api(host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler, server_cls=Server)
 
 
+def _delivery(processor: str, env: dict[str, str]) -> LambdaDelivery | None:
+    """The Chalice handler as the event source mapping calls it, or None for the worker's own."""
+    if processor != "lambda":
+        return None
+    from processor.devstack.event_source import LambdaDelivery
+
+    return LambdaDelivery(env["ORDER_QUEUE_URL"], env["AWS_DEFAULT_REGION"])
+
+
 def run(
-    port: int, services_only: bool, processor: str = "lambda", concurrency: int = CONCURRENCY
+    port: int, services_only: bool, processor: str = "lambda", reload: bool = True
 ) -> int:
     """`make run` (`services_only=False`) and `make services`; returns the exit status.
 
-    Signals only set a flag (processor.entrypoints.stopping); this thread does the stopping: the API
+    This process owns the services (PostgreSQL, moto); the product code (migrations, API,
+    processor) runs in a child that processor.devstack.reload replaces when its files change
+    (with `reload=False`, one child for the whole run). Signals only set a flag
+    (processor.entrypoints.stopping); a Ctrl-C reaches the child too, which stops the API
     first (no new orders), then the processor (in-flight messages finish, the rest are
-    released), then moto and PostgreSQL, all within 10 s. A signal during start-up stops as
-    soon as the services are up, so PostgreSQL is never left running."""
+    released); this process waits for it, then stops moto and PostgreSQL, all within 10 s. A
+    signal during start-up stops as soon as the services are up, so PostgreSQL is never left
+    running."""
+    from processor.devstack.reload import App, child_argv, supervise
     from processor.entrypoints.stopping import StopSignals
-    from processor.entrypoints.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
+    from processor.entrypoints.worker import STOP_SECONDS
+    from processor.ops import local_system
+    from processor.processing.requeue import requeue_unfinished
 
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")
+    data_dir = local_system.data_dir()
+    app = App(child_argv(port, services_only, processor))
+    started_app = False
     with StopSignals() as signals:
-        services = start_services(
-            Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
-            moto_port=int(os.environ.get("MOTO_PORT", "5050")),
-        )
-        api = worker = runner = api_thread = None
+        ses_port = os.environ.get("SES_PORT")
+        try:
+            services = start_services(
+                data_dir,
+                moto_port=int(os.environ.get("MOTO_PORT", "5050")),
+                ses_port=int(ses_port) if ses_port else None,
+            )
+        except LocalSetupError as error:
+            print(f"orderflow cannot start: {error}", file=sys.stderr, flush=True)
+            return 1
+        # What the API must share with this process when `chalice local` serves it.
+        services.env["METRICS_DISABLED"] = os.environ["METRICS_DISABLED"]
         try:
             if not signals.requested:
-                if not services_only:
-                    api = start_api("127.0.0.1", port)
-                    api_thread = threading.Thread(target=api.serve_forever, name="api", daemon=True)
-                    api_thread.start()
-                if processor != "none":
-                    options = WorkerOptions(
-                        concurrency=concurrency,
-                        wait_seconds=1,
-                        sweep_interval=5,
-                        delivery=processor,
-                    )
-                    worker = Worker(options)
-                    runner = threading.Thread(target=worker.run, name="processor", daemon=True)
-                    runner.start()
+                # The emulator starts empty: messages of unfinished orders died with the last
+                # run's emulator, so the database's word on what is unfinished is sent again.
+                requeued = requeue_unfinished(services.env["ORDER_QUEUE_URL"])
+                if requeued:
+                    print(f"re-queued {requeued} unfinished order(s) of an earlier run", flush=True)
+            started_app = not signals.requested and app.start(signals)
+            if started_app:
+                local_system.announce(services.env, data_dir)
                 if services_only:
-                    _print_services_banner(port, services.env, processor)
+                    _print_services_banner(port, services.env, processor, reload)
                 else:
-                    _print_banner(port, services.env, processor)
-                signals.wait()
-            print(f"\nstopping (signal {signals.signum})...", flush=True)
+                    _print_banner(port, services.env, processor, reload)
+                if reload:
+                    supervise(app, signals, REPO, lambda line: print(line, flush=True))
+                else:
+                    signals.wait()
+                print(f"\nstopping (signal {signals.signum})...", flush=True)
+            elif not signals.requested:
+                print("the local system did not start (see the error above)", flush=True)
         finally:
             started = time.monotonic()
+            local_system.withdraw(data_dir)
+            app.wait(STOP_SECONDS - 1)
+            services.stop()
+    print(f"stopped in {time.monotonic() - started:.1f} s", flush=True)
+    return 0 if started_app or signals.requested else 1
+
+
+def run_app(port: int, services_only: bool, processor: str, concurrency: int = CONCURRENCY) -> int:
+    """The reloadable part (`local --app-only`, started by `run`): migrations, the API unless
+    `services_only`, and the processor, against the services `run` exported to it. Stops on
+    SIGINT/SIGTERM, or when `run`'s process is gone."""
+    from db.migrate import migrate
+    from processor.devstack.reload import await_go, exit_with, orphaned, preload, report_ready
+    from processor.entrypoints.stopping import StopSignals
+    from processor.entrypoints.worker import STOP_SECONDS, Worker, WorkerOptions, stop_within
+
+    parent = os.getppid()
+    api = worker = runner = api_thread = None
+    with StopSignals() as signals:
+        exit_with(parent, signals)
+        preload()
+        if not await_go():  # the child it replaces is still stopping until then
+            return 0
+        try:
+            migrate(os.environ["DATABASE_URL"])  # an added migration applies on the reload
+            if not services_only:
+                api = start_api("127.0.0.1", port)
+                api_thread = threading.Thread(target=api.serve_forever, name="api", daemon=True)
+                api_thread.start()
+            if processor != "none":
+                options = WorkerOptions(concurrency=concurrency, wait_seconds=1, sweep_interval=5)
+                worker = Worker(options, delivery=_delivery(processor, dict(os.environ)))
+                runner = threading.Thread(target=worker.run, name="processor", daemon=True)
+                runner.start()
+            report_ready()
+            while not signals.requested and not orphaned(parent):
+                signals.wait()
+        finally:
             if api is not None and api_thread is not None:
                 api.shutdown()
                 api_thread.join(2)
             if worker is not None and runner is not None:
                 stop_within(worker, runner, STOP_SECONDS - 3)
-            services.stop()
-    print(f"stopped in {time.monotonic() - started:.1f} s", flush=True)
     return 0
 
 
@@ -348,7 +456,7 @@ def _processor_line(processor: str) -> str:
     }[processor]
 
 
-def _print_services_banner(port: int, env: dict[str, str], processor: str) -> None:
+def _print_services_banner(port: int, env: dict[str, str], processor: str, reload: bool) -> None:
     print(
         f"""
 orderflow services are running (the API is yours to serve)
@@ -356,17 +464,19 @@ orderflow services are running (the API is yours to serve)
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
 
+  Reload       {_reload_line(reload)}
+
 Serve the API with chalice local: in another shell, from {REPO}, run
   . {_venv()}/bin/activate
 {_exports(env, indent="  ")}
-  cd chalice_app && chalice local --port {port}
+  cd chalice_app && {_chalice_local(port, reload)}
 
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
 
 
-def _print_banner(port: int, env: dict[str, str], processor: str) -> None:
+def _print_banner(port: int, env: dict[str, str], processor: str, reload: bool) -> None:
     base = f"http://127.0.0.1:{port}"
     print(
         f"""
@@ -375,6 +485,7 @@ orderflow is running
   AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
+  Reload       {_reload_line(reload)}
 
 Try:
   curl -s -X POST {base}/orders -H 'Content-Type: application/json' \\
@@ -382,14 +493,38 @@ Try:
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 
-Admin CLI against this stack: in another shell, from {REPO}, run
-{_exports(env, indent="  ")}
-  {_venv()}/bin/python -m processor admin order <order_id>
+Admin CLI (it finds this system by itself): in another shell, from {REPO}, run
+{_data_dir_export()}  {_venv()}/bin/python -m processor admin order <order_id>
   {_venv()}/bin/python -m processor admin emails
 
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
+
+
+def _reload_line(reload: bool) -> str:
+    if not reload:
+        return "off (--no-reload): restart to pick up code changes"
+    return "on: saving a file under processor/, db/ or chalice_app/ restarts the API and processor"
+
+
+def _chalice_local(port: int, reload: bool) -> str:
+    """`chalice local` under watchfiles, which restarts it when any product module changes
+    (its own autoreload only watches chalice_app/, not processor/ or db/ where the logic is)."""
+    serve = f"chalice local --port {port}"
+    if not reload:
+        return serve
+    return f"watchfiles --filter python '{serve} --no-autoreload' . ../processor ../db"
+
+
+def _data_dir_export() -> str:
+    """The line a new shell needs to find this system when it keeps its data elsewhere."""
+    from processor.ops import local_system
+
+    directory = local_system.data_dir()
+    if directory == local_system.DEFAULT_DATA:
+        return ""
+    return f"  export ORDERFLOW_DATA_DIR='{directory}'\n"
 
 
 def _venv() -> Path:
