@@ -20,6 +20,7 @@ from orderflow_infra.deployed import DeployedSettings, check_transition, is_majo
 from orderflow_infra.network import HTTPS_PORT, POSTGRES_PORT, Network, allow_postgres, allow_tcp
 
 MASTER_USERNAME = "orderflow_admin"
+AURORA_ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL
 # Ignored after creation (below), so a final snapshot name is fixed when its database is
 # created: every incarnation of the database (a replacement, an engine switch and back)
 # leaves its own snapshot instead of colliding with the one the previous incarnation left.
@@ -155,7 +156,7 @@ def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetG
     cluster = aws.rds.Cluster(
         "db-cluster",
         cluster_identifier=ctx.name("db"),
-        engine="aurora-postgresql",
+        engine=AURORA_ENGINE,
         engine_mode="provisioned",  # Serverless v2 runs in provisioned mode
         database_name=cfg.db_name,
         master_username=MASTER_USERNAME,
@@ -173,7 +174,7 @@ def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetG
             f"db-instance-{index}",
             cluster_identifier=cluster.id,
             instance_class="db.serverless",
-            engine=cluster.engine.apply(aws.rds.EngineType),
+            engine=AURORA_ENGINE,
             engine_version=cluster.engine_version,
             db_subnet_group_name=subnet_group.name,
             publicly_accessible=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import pulumi
@@ -135,7 +136,7 @@ class Network(pulumi.ComponentResource):
         )
         subnets = []
         for index, cidr in enumerate(SUBNET_CIDRS):
-            zone = self.zones.apply(lambda zones, i=index: zones[i])
+            zone: pulumi.Output[str] = self.zones.apply(operator.itemgetter(index))
             subnet = aws.ec2.Subnet(
                 f"private-{index}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=zone,
                 map_public_ip_on_launch=False,
