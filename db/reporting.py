@@ -86,7 +86,9 @@ class Reporting:
     def given_up_count(self) -> int:
         """Notifications whose email the relay gave up on (refused for good, or too often)."""
         self._cur.execute("SELECT count(*) FROM outbox WHERE given_up_at IS NOT NULL")
-        return int(self._cur.fetchone()[0])
+        row = self._cur.fetchone()
+        assert row is not None  # an aggregate always answers one row
+        return int(row[0])
 
     def outbox_lag(self) -> tuple[int, float]:
         """(unsent records, age in seconds of the oldest one)."""

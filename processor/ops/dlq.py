@@ -82,8 +82,8 @@ def _with_order_status(messages: list[dict[str, Any]]) -> list[DeadLetter]:
     named = {m["MessageId"]: order_id_of(m.get("Body", "")) for m in messages}
     statuses: dict[UUID, str | None] = {}
     with UnitOfWork() as uow:
-        for order_id in {i for i in named.values() if i is not None}:
-            statuses[order_id] = uow.orders.get_status(order_id)
+        for known in {i for i in named.values() if i is not None}:
+            statuses[known] = uow.orders.get_status(known)
     letters = []
     for message in messages:
         attributes = message.get("MessageAttributes") or {}
