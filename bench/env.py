@@ -24,12 +24,16 @@ from db.connection import reset_dsn
 from db.migrate import migrate
 from processor.adapters import aws
 from processor.config import settings
-from processor.devstack.postgres import ensure_database, start_server, with_database
+from processor.devstack.postgres import (
+    ensure_database,
+    start_server,
+    truncate_data,
+    with_database,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = REPO / ".local" / "bench"
 DATABASE = "orderflow_bench"
-TABLES = "orders, order_items, order_status_history, idempotency_keys, outbox, payments"
 AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
@@ -55,8 +59,8 @@ class BenchEnv:
         return url
 
     def truncate(self) -> None:
-        with autocommit(self.database_url) as conn, conn.cursor() as cur:
-            cur.execute(f"TRUNCATE {TABLES} CASCADE")
+        with autocommit(self.database_url) as conn:
+            truncate_data(conn)
 
     def fresh_queue(self, name: str) -> str:
         """A new, empty order queue (moto slows down with every message a queue has held)."""

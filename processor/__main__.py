@@ -1,4 +1,4 @@
-"""Command line: `python -m processor worker | local | sweep | dlq ... | admin ...`.
+"""Command line: `python -m processor worker | local | sweep | admin ...`.
 
 `admin` is the on-call toolbox (order, stuck, outbox, notifications, dlq, emails); every admin
 command accepts `--json` for scripts and `--stack NAME` to target a deployed Pulumi stack.
@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("sweep", help="republish unsent outbox records once")
-    _add_dlq_commands(commands.add_parser("dlq", help="inspect and redrive the DLQ"))
 
     admin = commands.add_parser("admin", help="operator tools")
     admin.add_argument("--json", action="store_true", help="machine-readable output")
@@ -121,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
         result = sweep()
         emit({"sent": result.sent, "failed": result.failed}, as_json=True)
         return 0
-    if args.command == "dlq":
-        return _dlq(args, as_json=False)
     return _admin(args)
 
 

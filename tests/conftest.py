@@ -16,9 +16,7 @@ from db.migrate import migrate
 from processor.adapters.aws import reset_clients
 from processor.config import settings
 from processor.devstack.local import create_aws_resources
-from processor.devstack.postgres import ensure_database, start_server
-
-TABLES = "orders, order_items, order_status_history, idempotency_keys, outbox, payments"
+from processor.devstack.postgres import ensure_database, start_server, truncate_data
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +63,7 @@ def db(database_url: str) -> Iterator[Any]:
     """A clean database and a separate autocommit connection for assertions."""
     conn = psycopg2.connect(database_url)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"TRUNCATE {TABLES} CASCADE")
+    truncate_data(conn)
     yield conn
     conn.close()
 

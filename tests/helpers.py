@@ -59,24 +59,31 @@ LIFECYCLE = ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED", "COMPLET
 class CountingProvider:
     """The deterministic simulator behind a thread-safe call log.
 
-    `calls` holds (idempotency_key, attempt) per provider call; `charged_keys` holds the keys
-    the simulated processor actually decided on (a repeated key is answered from memory).
+    `calls` holds (idempotency_key, attempt) per provider call; `answered` counts the calls
+    per key that got an answer (a transient error is none: nothing was charged);
+    `charged_keys` holds the keys the simulated processor actually decided on (a repeated key
+    is answered from memory).
     """
 
     def __init__(self) -> None:
         import threading
+        from collections import Counter
 
         from processor.adapters.payments import SimulatedPaymentProvider
         from processor.config import settings
 
         self.simulator = SimulatedPaymentProvider(settings())
         self.calls: list[tuple[str, int]] = []
+        self.answered: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def charge(self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int):
         with self._lock:
             self.calls.append((idempotency_key, attempt))
-        return self.simulator.charge(idempotency_key, amount, customer_email, attempt)
+        result = self.simulator.charge(idempotency_key, amount, customer_email, attempt)
+        with self._lock:
+            self.answered[idempotency_key] += 1
+        return result
 
     @property
     def charged_keys(self) -> set[str]:

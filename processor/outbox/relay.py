@@ -18,14 +18,15 @@ from db.repository import OutboxRecord
 from db.uow import UnitOfWork
 from processor import metrics
 from processor.adapters.notifications import Note, notify_batch
-from processor.adapters.sqs import Queue
-from processor.api.views import order_view
+from processor.adapters.sqs import Queue, chunks
 from processor.config import Settings, settings
 from processor.jsonutil import dumps
 from processor.observability import emit_metric
+from processor.outbox.views import notification_view
 
 log = logging.getLogger(__name__)
 BATCH = 100
+SNS_BATCH = 10  # PublishBatch's limit
 IDEMPOTENCY_KEY_RETENTION_HOURS = 48
 
 
@@ -85,10 +86,11 @@ def publish_new_order(record: OutboxRecord) -> None:
         log.warning("outbox relay failed; the sweeper will retry", exc_info=True)
 
 
-def publish_quietly(**filters: object) -> None:
-    """Publish right after a commit; an error here is left to the sweeper, never raised."""
+def publish_quietly(order_id: UUID, kind: str) -> None:
+    """Publish an order's records of `kind` right after a commit; an error here is left to
+    the sweeper, never raised."""
     try:
-        publish(**filters)  # type: ignore[arg-type]
+        publish(order_id=order_id, kind=kind)
     except Exception:
         log.warning("outbox relay failed; the sweeper will retry", exc_info=True)
 
@@ -141,7 +143,7 @@ def _send_notifications(
         if order is None:
             yield record.id, "order no longer exists"
             continue
-        view = order_view(order, items[record.order_id])
+        view = notification_view(order, items[record.order_id])
         notes.append(Note(record.id, view, record.status, record.payload.get("reason")))
-    for start in range(0, len(notes), 10):  # one SNS call per ten status changes
-        yield from notify_batch(config, notes[start : start + 10])
+    for chunk in chunks(notes, SNS_BATCH):  # one SNS call per ten status changes
+        yield from notify_batch(config, list(chunk))

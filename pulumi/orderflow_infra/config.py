@@ -39,7 +39,7 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Variables the stack sets itself; letting `app_env` override them would break wiring.
 RESERVED_ENV = frozenset(
     {"ORDER_QUEUE_URL", "ORDER_DLQ_URL", "NOTIFICATION_TOPIC_ARN", "SENDER_EMAIL", "DB_SECRET_ARN",
-     "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME",
+     "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "SERVICE_NAME",
      "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS"}
 )
 # Keys the Lambda runtime reserves (CreateFunction rejects them). Those without the `AWS_`
@@ -109,7 +109,7 @@ class OrderflowConfig:
 
     @property
     def service_name(self) -> str:
-        """The app's `service` log field and metric dimension (POWERTOOLS_SERVICE_NAME)."""
+        """The app's `service` log field and metric dimension (SERVICE_NAME)."""
         return self.project_name
 
     @property

@@ -52,7 +52,7 @@ def app_environment(ctx: Context, db: Database, msg: Messaging) -> dict[str, pul
         "DB_NAME": cfg.db_name,
         "APP_ENV": cfg.environment,
         "LOG_LEVEL": cfg.log_level,
-        "POWERTOOLS_SERVICE_NAME": cfg.service_name,
+        "SERVICE_NAME": cfg.service_name,
         "METRICS_NAMESPACE": cfg.metrics_namespace,
         # RDS Proxy pins a client that PREPAREs to one database connection.
         "DB_PREPARED_STATEMENTS": "off" if cfg.rds_proxy_enabled else "on",

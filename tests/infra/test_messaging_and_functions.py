@@ -19,7 +19,7 @@ APP_ENV_NAMES = {
     "DB_NAME",
     "APP_ENV",
     "LOG_LEVEL",
-    "POWERTOOLS_SERVICE_NAME",
+    "SERVICE_NAME",
     "METRICS_NAMESPACE",
     "DB_PREPARED_STATEMENTS",
     "API_KEY_REQUIRED",
@@ -58,7 +58,7 @@ def test_functions_run_in_the_vpc_with_the_app_environment(any_stack: Deployment
         env = fn.inputs["environment"]["variables"]
         assert set(env) == APP_ENV_NAMES, fn.name
         assert env["DB_SECRET_ARN"].startswith("arn:aws:secretsmanager:")
-        assert env["POWERTOOLS_SERVICE_NAME"] == "orderflow"
+        assert env["SERVICE_NAME"] == "orderflow"
         assert env["METRICS_NAMESPACE"] == "orderflow/test"  # per environment
         assert env["DB_PREPARED_STATEMENTS"] == "on"  # no RDS Proxy in this stack
         assert fn.inputs["vpcConfig"]["securityGroupIds"] == ["app-sg-id"]

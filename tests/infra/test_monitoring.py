@@ -93,7 +93,7 @@ def test_what_the_app_emits_for_each_catalogued_metric_matches_a_dashboard_line(
 ) -> None:
     env = lambda_stack.named("process-orders").inputs["environment"]["variables"]
     monkeypatch.setattr(observability, "NAMESPACE", env["METRICS_NAMESPACE"])
-    monkeypatch.setattr(observability, "SERVICE", env["POWERTOOLS_SERVICE_NAME"])
+    monkeypatch.setattr(observability, "SERVICE", env["SERVICE_NAME"])
     monkeypatch.delenv("METRICS_DISABLED", raising=False)
     lines = {(namespace, name, tuple(dims.items()))
              for namespace, name, dims, _ in _lines(_body(lambda_stack))}

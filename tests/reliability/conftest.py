@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from processor.devstack.local import free_port
+from processor.devstack.postgres import data_tables
 from tests.helpers import wait_until
 from tests.reliability.chaos.client import http_call
-
-TABLES = ("orders", "order_items", "order_status_history", "idempotency_keys", "outbox", "payments")
 
 
 @pytest.fixture(scope="session")
@@ -37,5 +36,5 @@ def api_url(database_url: str, moto_endpoint: str) -> Iterator[str]:
 def table_counts(db: Any) -> dict[str, int]:
     """Row count of every table the API writes: unchanged counts mean nothing was written."""
     with db.cursor() as cur:
-        cur.execute(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in TABLES))
+        cur.execute(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in data_tables(db)))
         return {name: int(n) for name, n in cur.fetchall()}

@@ -13,7 +13,6 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 from unittest import mock
@@ -25,13 +24,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from processor import bootstrap
-from processor.adapters.payments import (
-    ChargeResult,
-    SimulatedPaymentProvider,
-    TransientPaymentError,
-)
+from processor.adapters.payments import TransientPaymentError
 from processor.api.schemas import MAX_TOTAL, CreateOrderRequest
-from processor.config import settings as app_settings
 from processor.domain.errors import InvalidOrderState
 from processor.domain.model import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps, loads
@@ -39,6 +33,7 @@ from processor.ops.invariants import PAYMENT_OUTCOMES
 from processor.orders import service as order_service
 from processor.outbox import relay as outbox
 from processor.processing import service as processing
+from tests.helpers import CountingProvider
 from tests.reliability.chaos.audit import UUID_PATTERN, expected_subjects
 from tests.reliability.chaos.report import MONEY_MAX_EXAMPLES, PROPERTY_MAX_EXAMPLES
 
@@ -117,24 +112,6 @@ def test_stored_and_served_totals_are_the_integer_cent_sum(system, lines):
 
 class Crash(Exception):
     """Injected: the process dies right after a step committed."""
-
-
-class CountingProvider:
-    """The simulator, counting answered charges per idempotency key (transient errors are
-    not answers: nothing was charged)."""
-
-    def __init__(self) -> None:
-        self._simulator = SimulatedPaymentProvider(app_settings())
-        self.answered: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def charge(
-        self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int
-    ) -> ChargeResult:
-        result = self._simulator.charge(idempotency_key, amount, customer_email, attempt)
-        with self._lock:
-            self.answered[idempotency_key] += 1
-        return result
 
 
 @contextlib.contextmanager

@@ -88,3 +88,16 @@ def test_benchmarks_import_no_tests_and_the_pulumi_program_imports_no_mocks():
         if module.split(".")[0] == banned
     ]
     assert offenders == []
+
+
+def test_notifications_are_built_from_their_own_view_not_the_apis():
+    """An email or event must not change because an API response field did."""
+    paths = [*(REPO / "processor" / "outbox").glob("*.py"),
+             REPO / "processor" / "adapters" / "notifications.py"]
+    offenders = [
+        f"{path.relative_to(REPO)}: {module}"
+        for path in paths
+        for module in imported_modules(path)
+        if module.startswith("processor.api")
+    ]
+    assert offenders == []
