@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     PrivateAttr,
     StrictInt,
     field_validator,
@@ -25,7 +26,7 @@ from processor.domain.model import CENT, LineItem, Status, order_total
 from processor.domain.money import CURRENCIES, normalise_currency, to_minor
 
 # Both cases of each accepted code (the server accepts any case; the document lists these).
-CURRENCY_CODES = sorted(CURRENCIES) + sorted(code.upper() for code in CURRENCIES)
+CURRENCY_CODES: list[JsonValue] = [*sorted(CURRENCIES), *sorted(c.upper() for c in CURRENCIES)]
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
