@@ -32,8 +32,8 @@ from processor.processing import service as processing
 
 LATENCY_MS = 300
 TARGET_S = 0.020
-ORDERS = 6
-CONCURRENT = 6
+ORDERS = 3
+CONCURRENT = 4
 PAYMENT_STEPS = (Status.PROCESSING, Status.PAYMENT_CONFIRMED)
 
 
