@@ -2,8 +2,9 @@
 HTTP server and the document that server publishes at /openapi.json, once with the API key
 enforced and once without.
 
-Nothing is excluded but two warnings (below). The run is bounded (examples per operation, one worker) and seeded, so a
-failure reproduces with the command it prints; change the seed to explore further.
+Nothing is excluded but two warnings about the test data (below). The run is bounded
+(examples per operation, one worker) and seeded, so a failure reproduces with the command it
+prints; change the seed to explore further.
 """
 
 from __future__ import annotations
