@@ -202,7 +202,8 @@ def test_make_run_prints_commands_that_work_verbatim_and_two_ctrl_c_stop_it_all(
 
     # The "Try:" commands, as printed.
     start = banner.index("Try:")
-    create, get = "\n".join(banner[start + 1 : start + 4]), banner[start + 4].strip()
+    (end,) = [n for n, line in enumerate(banner) if line.endswith("/orders/<order_id>")]
+    create, get = "\n".join(banner[start + 1 : end]), banner[end].strip()
     created = json.loads(_shell(create, REPO, check=True).stdout)
     order_id = created["order_id"]
     wait_until(
