@@ -16,7 +16,6 @@ import pytest
 from processor import bootstrap
 from processor.__main__ import main
 from processor.adapters.aws import client
-from processor.adapters.payments import ChargeResult
 from processor.entrypoints.consumer import QueueMessage, handle_batch
 from processor.ops.dlq import READ_NOTE, peek
 from processor.orders import service as order_service
@@ -28,6 +27,7 @@ from tests.helpers import (
     rows,
     status_of,
 )
+from tests.unit.fakes import FakeProvider
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,11 +35,8 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
-class ApprovingProvider:
+class ApprovingProvider(FakeProvider):
     """The payment provider once it has recovered."""
-
-    def charge(self, idempotency_key: str, amount: Any, email: str, attempt: int) -> ChargeResult:
-        return ChargeResult(True, reference=f"ch_{idempotency_key}")
 
 
 def _dead_letter_an_order(system: dict[str, Any]) -> str:

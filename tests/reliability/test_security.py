@@ -163,7 +163,7 @@ class QuotingProvider:
     """A payment provider whose outage message quotes the card holder's address, as some do."""
 
     def charge(self, idempotency_key: str, amount: Any, customer_email: str, attempt: int) -> Any:
-        from processor.adapters.payments import TransientPaymentError
+        from processor.adapters.payments.base import TransientPaymentError
 
         raise TransientPaymentError(f"no answer for card holder {customer_email}")
 
