@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import SQSEvent
+from chalice.app import AuthRequest, AuthResponse, SQSEvent
 
 from chalicelib.http import (
     api_view,
@@ -21,13 +21,28 @@ from chalicelib.http import (
     json_response,
     normalise_chalice_error,
     parse_body,
-    require_api_key,
     validate,
 )
+from processor.config import auth_mode
 from processor.observability import configure_logging, log_context
 
 configure_logging()
 app = Chalice(app_name="orderflow")
+
+
+@app.authorizer(ttl_seconds=300)
+def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
+    """AUTH=jwt: verifies the bearer token (chalicelib/auth.py) before an order route runs,
+    as API Gateway's Lambda authorizer in the cloud and in-process locally. The stack sets the
+    cache TTL; the verifier and its JWT libraries load only here."""
+    from chalicelib.auth import authorize
+
+    return authorize(auth_request)
+
+
+# Order routes go through the authorizer in `jwt` mode only; `make package` always builds
+# with it, and the stack keeps or strips it per its `auth` setting (orderflow_infra.packaging).
+ORDER_AUTHORIZER = jwt_auth if auth_mode() == "jwt" else None
 
 
 @app.middleware("http")
@@ -40,46 +55,54 @@ def json_errors(event: Any, get_response: Any) -> Response:
     return response
 
 
-@app.route("/orders", methods=["POST"])
+@app.route("/orders", methods=["POST"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def create_order() -> Response:
+    from chalicelib.auth import caller
     from processor.api.schemas import CreateOrderRequest
     from processor.orders import service as order_service
 
     request = app.current_request
-    require_api_key(request)
+    customer = caller(request)
     order = parse_body(request, CreateOrderRequest)
-    body, replayed = order_service.create_order(order, idempotency_key(request))
+    body, replayed = order_service.create_order(
+        order, idempotency_key(request), customer=customer
+    )
     return json_response(body, 201, {"Idempotent-Replayed": "true"} if replayed else None)
 
 
-@app.route("/orders", methods=["GET"])
+@app.route("/orders", methods=["GET"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def list_orders() -> Response:
+    from chalicelib.auth import caller
     from processor.api.schemas import ListOrdersQuery
     from processor.orders import service as order_service
 
-    require_api_key(app.current_request)
+    customer = caller(app.current_request)
     query = validate(ListOrdersQuery, dict(app.current_request.query_params or {}))
-    return json_response(order_service.list_orders(query))
+    return json_response(order_service.list_orders(query, customer=customer))
 
 
-@app.route("/orders/{order_id}", methods=["GET"])
+@app.route("/orders/{order_id}", methods=["GET"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def get_order(order_id: str) -> Response:
+    from chalicelib.auth import caller
     from processor.orders import service as order_service
 
-    require_api_key(app.current_request)
-    return json_response(order_service.get_order(order_service.parse_order_id(order_id)))
+    customer = caller(app.current_request)
+    order = order_service.parse_order_id(order_id)
+    return json_response(order_service.get_order(order, customer=customer))
 
 
-@app.route("/orders/{order_id}/cancel", methods=["POST"])
+@app.route("/orders/{order_id}/cancel", methods=["POST"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def cancel_order(order_id: str) -> Response:
+    from chalicelib.auth import caller
     from processor.orders import service as order_service
 
-    require_api_key(app.current_request)
-    return json_response(order_service.cancel_order(order_service.parse_order_id(order_id)))
+    customer = caller(app.current_request)
+    order = order_service.parse_order_id(order_id)
+    return json_response(order_service.cancel_order(order, customer=customer))
 
 
 @app.route("/openapi.json", methods=["GET"])

@@ -25,12 +25,13 @@ from processor.api.pagination import decode_cursor, encode_cursor
 from processor.api.views import history_view, order_view
 from processor.bootstrap import Dependencies, dependencies
 from processor.domain.errors import (
+    Forbidden,
     IdempotencyKeyReused,
     InvalidOrderState,
     OrderNotFound,
     ValidationFailed,
 )
-from processor.domain.model import CANCELLABLE_STATUSES, Status
+from processor.domain.model import CANCELLABLE_STATUSES, Customer, Status
 from processor.jsonutil import dumps, loads
 from processor.observability import correlation_id, emit_metric, log_context
 
@@ -59,13 +60,17 @@ def create_order(
     request: CreateOrderRequest,
     idempotency_key: str | None = None,
     deps: Dependencies | None = None,
+    customer: Customer | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept an order; returns (response body, replayed).
 
     Order, items, history and outbox records commit together, then the queue message is sent
     at once; if SQS is down the sweeper sends it later, so an accepted order is never lost.
+    A `customer` orders in their own name only: the body's email must be their verified one.
     """
     deps = deps or dependencies()
+    if customer is not None:
+        _check_orders_as(customer, request.customer_email)
     order_id = uuid4()
     now = _now()
     items = [ItemRow(i.product_name, i.quantity, i.unit_price) for i in request.items]
@@ -83,9 +88,11 @@ def create_order(
     view["message"] = CREATED_MESSAGE
     claim = None
     if idempotency_key is not None:
-        claim = IdempotencyClaim(idempotency_key, _request_hash(request), 201, dumps(view))
+        claim = IdempotencyClaim(
+            idempotency_key, _request_hash(request, customer), 201, dumps(view)
+        )
     message = {"order_id": str(order_id), "correlation_id": correlation_id()}
-    new = NewOrder(order, items, message, claim)
+    new = NewOrder(order, items, message, claim, customer.subject if customer else None)
     with deps.uow(single_statement=True) as uow:
         outbox_id = uow.orders.add(new)
         if outbox_id is None:
@@ -107,14 +114,36 @@ def _replay(earlier: IdempotencyRecord | None, claim: IdempotencyClaim) -> dict[
     return loads(earlier.response_body)
 
 
-def _request_hash(request: CreateOrderRequest) -> str:
-    return hashlib.sha256(dumps(request.model_dump(mode="python")).encode()).hexdigest()
+def _check_orders_as(customer: Customer, email: str) -> None:
+    if customer.email is None:
+        raise Forbidden("placing an order needs a token with a verified email claim")
+    if email.lower() != customer.email.lower():
+        raise Forbidden(
+            "customer_email must be the signed-in customer's email",
+            [{"field": "customer_email", "message": "must be the signed-in customer's email"}],
+        )
 
 
-def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
+def _request_hash(request: CreateOrderRequest, customer: Customer | None = None) -> str:
+    """The body's hash; a customer's also covers their subject, so another customer reusing
+    the same key with the same body gets a 409, never this customer's order."""
+    text = dumps(request.model_dump(mode="python"))
+    if customer is not None:
+        text = f"{customer.subject}\n{text}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _owner(customer: Customer | None) -> str | None:
+    return customer.subject if customer else None
+
+
+def get_order(
+    order_id: UUID, deps: Dependencies | None = None, customer: Customer | None = None
+) -> dict[str, Any]:
+    """The order with its history; a customer's own orders only (another's reads as unknown)."""
     deps = deps or dependencies()
     with deps.uow() as uow:
-        order = uow.orders.get(order_id)
+        order = uow.orders.get(order_id, _owner(customer))
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist")
         view = order_view(order, uow.orders.items_for([order_id])[order_id])
@@ -122,7 +151,10 @@ def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any
     return view
 
 
-def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dict[str, Any]:
+def list_orders(
+    query: ListOrdersQuery, deps: Dependencies | None = None, customer: Customer | None = None
+) -> dict[str, Any]:
+    """A page, newest first; a customer's list holds their own orders only, whatever filters."""
     deps = deps or dependencies()
     page_query = ListQuery(
         limit=query.limit + 1,
@@ -130,6 +162,7 @@ def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dic
         after=decode_cursor(query.cursor) if query.cursor else None,
         status=query.status.value if query.status else None,
         customer_email=query.customer_email,
+        customer_sub=_owner(customer),
     )
     with deps.uow() as uow:
         rows = uow.orders.list(page_query)
@@ -147,8 +180,11 @@ def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dic
     }
 
 
-def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
-    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op."""
+def cancel_order(
+    order_id: UUID, deps: Dependencies | None = None, customer: Customer | None = None
+) -> dict[str, Any]:
+    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op. A
+    customer cancels their own orders only; another's answers 404 and stays as it is."""
     deps = deps or dependencies()
     with deps.uow() as uow:
         note_id = uow.orders.transition(
@@ -159,10 +195,11 @@ def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, 
                 _now(),
                 reason="cancelled by customer",
                 require_no_payment=True,
+                owner=_owner(customer),
             )
         )
         if note_id is None:
-            current = uow.orders.get_status(order_id)
+            current = uow.orders.get_status(order_id, _owner(customer))
             if current is None:
                 raise OrderNotFound(f"order {order_id} does not exist")
             if current != Status.CANCELLED:
@@ -175,4 +212,4 @@ def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, 
         # Every unsent notification of the order, oldest first: create_order leaves the PENDING
         # email to the processor, and it must not arrive after the cancellation (or never).
         deps.publisher.publish_notifications(order_id)
-    return get_order(order_id, deps)
+    return get_order(order_id, deps, customer)
