@@ -107,8 +107,24 @@ class LocalServices:
     env: dict[str, str]
     emulators: tuple[MotoProcess, ...]
     postgres: Any | None
+    issuer: Any | None = None
+
+    def start_issuer(self, data_dir: Path) -> None:
+        """With AUTH=jwt, the local token issuer (processor.devstack.issuer), and the JWT_*
+        settings that point the authorizer at it (unless JWT_ISSUER names another issuer)."""
+        from processor.config import auth_mode
+
+        if auth_mode() != "jwt" or os.environ.get("JWT_ISSUER"):
+            return
+        from processor.devstack.issuer import start_issuer
+
+        self.issuer = start_issuer(data_dir)
+        self.env.update(self.issuer.env)
+        os.environ.update(self.issuer.env)
 
     def stop(self) -> None:
+        if self.issuer is not None:
+            self.issuer.stop()
         for emulator in self.emulators:  # all at once: the stop has 10 s in all
             emulator.process.terminate()
         for emulator in self.emulators:
@@ -205,11 +221,12 @@ def start_api(host: str, port: int) -> Any:
         LocalChalice,
         LocalDevServer,
         LocalGatewayException,
+        NotAuthorizedError,
         RouteMatcher,
         ThreadedHTTPServer,
     )
 
-    from processor.domain.errors import MethodNotAllowed, RouteNotFound, ServiceError
+    from processor.domain.errors import MethodNotAllowed, RouteNotFound, ServiceError, Unauthorized
     from processor.jsonutil import dumps
     from processor.observability import mask_email
 
@@ -230,6 +247,18 @@ def start_api(host: str, port: int) -> Any:
             self.log_message('"%s %s%s%s %s" %s %s', method, path, sep, query, version, code, size)
 
         def _send_error_response(self, error: LocalGatewayException) -> None:
+            if isinstance(error, NotAuthorizedError):
+                # The JWT authorizer's 401 (already our shape), or Chalice's own for a request
+                # without `Authorization`, which API Gateway's gateway response reshapes too.
+                from chalicelib.auth import challenge
+
+                headers = {"Content-Type": "application/json", **challenge()}
+                headers.update(error.headers)
+                body = error.body or b""
+                if b'"error"' not in body:
+                    body = dumps(Unauthorized("missing bearer token").body()).encode()
+                self._send_http_response(401, headers, body)
+                return
             body = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}").body()
             self._send_http_response(404, {"Content-Type": "application/json"}, dumps(body))
 
@@ -300,11 +329,10 @@ def run(
 
     os.environ.setdefault("OUTBOX_GRACE_SECONDS", "5")
     os.environ.setdefault("METRICS_DISABLED", "1")
+    data_dir = Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA))
     with StopSignals() as signals:
-        services = start_services(
-            Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA)),
-            moto_port=int(os.environ.get("MOTO_PORT", "5050")),
-        )
+        services = start_services(data_dir, moto_port=int(os.environ.get("MOTO_PORT", "5050")))
+        services.start_issuer(data_dir)
         api = worker = runner = api_thread = None
         try:
             if not signals.requested:
@@ -382,7 +410,7 @@ Try:
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 
-Admin CLI against this stack: in another shell, from {REPO}, run
+{_token_lines(env, base)}Admin CLI against this stack: in another shell, from {REPO}, run
 {_exports(env, indent="  ")}
   {_venv()}/bin/python -m processor admin order <order_id>
   {_venv()}/bin/python -m processor admin emails
@@ -390,6 +418,18 @@ Admin CLI against this stack: in another shell, from {REPO}, run
 Ready. Ctrl-C stops everything.""",
         flush=True,
     )
+
+
+def _token_lines(env: dict[str, str], base: str) -> str:
+    """AUTH=jwt: how to get a token (customers) and call as a customer."""
+    if env.get("AUTH") != "jwt":
+        return ""
+    return f"""Customers need a bearer token (AUTH=jwt; issuer {env["JWT_ISSUER"]}):
+  TOKEN=$({_venv()}/bin/python -m processor admin token --email ada@example.com)
+  curl -s -H "Authorization: Bearer $TOKEN" {base}/orders
+  (--admin: a token of the operators' group, which sees every order)
+
+"""
 
 
 def _venv() -> Path:
