@@ -224,6 +224,7 @@ def _is_current(bundle: Path) -> bool:
     """Whether the unpacked bundle holds the current source of app, chalicelib, processor, db."""
     sources = [REPO / "chalice_app" / "app.py", *(REPO / "chalice_app").glob("chalicelib/*.py")]
     sources += [*REPO.glob("processor/**/*.py"), *REPO.glob("db/*.py")]
+    sources = [s for s in sources if "devstack" not in s.parts]  # development only, not shipped
     for source in sources:
         relative = source.relative_to(REPO)
         if relative.parts[0] == "chalice_app":
@@ -235,13 +236,14 @@ def _is_current(bundle: Path) -> bool:
 
 
 def _stand_in(bundle: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     source = REPO / "chalice_app"
     bundle.mkdir(parents=True)
     shutil.copy2(source / "app.py", bundle / "app.py")
     shutil.copytree(source / "chalicelib", bundle / "chalicelib", ignore=ignore)
     for package in ("processor", "db"):
         shutil.copytree(REPO / package, bundle / package, ignore=ignore)
+    shutil.rmtree(bundle / "processor" / "devstack")  # as `make package`: never shipped
     chalice = Path(metadata.distribution("chalice").locate_file("chalice"))
     (bundle / "chalice").mkdir()
     for name in ("__init__.py", "app.py"):

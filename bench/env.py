@@ -21,10 +21,10 @@ from typing import Any
 import psycopg2
 
 from db.connection import reset_dsn
-from db.embedded import ensure_database, start_server, with_database
 from db.migrate import migrate
 from processor.adapters import aws
 from processor.config import settings
+from processor.devstack.postgres import ensure_database, start_server, with_database
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = REPO / ".local" / "bench"
@@ -81,7 +81,7 @@ def autocommit(url: str) -> Iterator[Any]:
 
 def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
     """Embedded PostgreSQL (unless DATABASE_URL) + a moto server process; env vars set."""
-    from processor.entrypoints.local import create_aws_resources
+    from processor.devstack.local import create_aws_resources
 
     stack = contextlib.ExitStack()
     try:
@@ -112,9 +112,9 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
 
 
 def _start_moto(stack: contextlib.ExitStack) -> tuple[str, str]:
-    """The emulators `make run` uses (processor.adapters.emulator): SQS/SNS and SES, each in
+    """The emulators `make run` uses (processor.devstack.emulator): SQS/SNS and SES, each in
     its own process."""
-    from processor.entrypoints.local import start_emulators
+    from processor.devstack.local import start_emulators
 
     emulators = start_emulators()
     for emulator in emulators:

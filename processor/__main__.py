@@ -33,12 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--visibility-timeout", type=int, default=60)
     worker.add_argument("--sweep-interval", type=float, default=30.0)
-    worker.add_argument(
-        "--delivery",
-        choices=DELIVERIES,
-        default="worker",
-        help="worker: process batches here (Fargate); lambda: through the Chalice SQS handler",
-    )
 
     local = commands.add_parser("local", help="run the whole system locally")
     local.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -113,11 +107,10 @@ def main(argv: list[str] | None = None) -> int:
                 wait_seconds=args.wait_seconds,
                 visibility_timeout=args.visibility_timeout,
                 sweep_interval=args.sweep_interval,
-                delivery=args.delivery,
             )
         )
     if args.command == "local":
-        from processor.entrypoints.local import run
+        from processor.devstack.local import run
 
         return run(args.port, args.services_only, args.processor)
     if args.command == "sweep":
@@ -171,7 +164,7 @@ def _admin(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
             return 2
     elif command == "emails":
-        from processor.entrypoints.local import sent_emails
+        from processor.devstack.local import sent_emails
 
         admin.emit(sent_emails(args.endpoint), args.json)
     return 0

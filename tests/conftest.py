@@ -12,11 +12,11 @@ import psycopg2
 import pytest
 
 from db.connection import reset_dsn
-from db.embedded import ensure_database, start_server
 from db.migrate import migrate
 from processor.adapters.aws import reset_clients
 from processor.config import settings
-from processor.entrypoints.local import create_aws_resources
+from processor.devstack.local import create_aws_resources
+from processor.devstack.postgres import ensure_database, start_server
 
 TABLES = "orders, order_items, order_status_history, idempotency_keys, outbox, payments"
 

@@ -258,7 +258,7 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         r"(:[\w.-]+|@sha256:[0-9a-f]{64})$"),
         f"an ECR image URI in {region} with a tag or digest (the VPC has no NAT gateway, "
         "so only ECR is reachable)") or None
-    # Without processor_image, Fargate mode builds processor/Dockerfile (worker_image.py).
+    # Without processor_image, Fargate mode builds pulumi/worker-image/Dockerfile (worker_image.py).
 
     db_engine = r.choice("db_engine", d.db_engine, ("rds", "aurora-serverless"))
     min_acu = r.capacity("db_min_capacity_acu", d.db_min_capacity_acu)

@@ -6,8 +6,8 @@ import threading
 
 import psycopg2
 
-from db.embedded import ensure_database, with_database
 from db.migrate import available_migrations, migrate
+from processor.devstack.postgres import ensure_database, with_database
 
 
 def _fresh(database_url: str, name: str) -> str:
