@@ -155,7 +155,7 @@ def _admin(args: argparse.Namespace) -> int:
         return _dlq(args, args.json)
     elif command == "token":
         from processor.devstack.issuer import local_token
-        from processor.entrypoints.local import DEFAULT_DATA
+        from processor.devstack.local import DEFAULT_DATA
 
         data_dir = Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA))
         try:

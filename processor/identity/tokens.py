@@ -71,7 +71,7 @@ class TokenSettings:
 
     @classmethod
     def from_env(cls) -> TokenSettings:
-        issuer = os.environ.get("JWT_ISSUER", "").rstrip("/")
+        issuer = os.environ.get("JWT_ISSUER", "")  # exactly as in `iss` (Auth0's ends in "/")
         audience = os.environ.get("JWT_AUDIENCE", "")
         if not issuer or not audience:
             raise ValueError("AUTH=jwt needs JWT_ISSUER and JWT_AUDIENCE")
@@ -85,7 +85,8 @@ class TokenSettings:
             issuer=issuer,
             audience=audience,
             # Cognito, Auth0 and Okta publish here; Keycloak under /protocol/openid-connect/certs.
-            jwks_url=os.environ.get("JWT_JWKS_URL") or f"{issuer}/.well-known/jwks.json",
+            jwks_url=os.environ.get("JWT_JWKS_URL")
+            or f"{issuer.rstrip('/')}/.well-known/jwks.json",
             algorithms=algorithms,
             leeway_seconds=float(os.environ.get("JWT_LEEWAY_SECONDS", "60")),
             admin_group=os.environ.get("JWT_ADMIN_GROUP") or None,

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from processor.devstack import issuer as local_issuer
-from processor.entrypoints.local import free_port
+from processor.devstack.local import free_port
 from tests.e2e.test_local_stack import VENV_BIN, _make
 
 OPERATOR_KEY = "op-key-for-tests"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from chalice import Chalice, Rate
+from chalice import AuthResponse, Chalice, Rate
+from chalice.app import AuthRequest
 from chalice.deploy.swagger import CFNSwaggerGenerator
 from pulumi.runtime.mocks import MockMonitor
 
@@ -289,14 +290,19 @@ def deploy(config: dict[str, str], mocks: RecordingMocks | None = None, docker: 
 
 
 def chalice_test_app() -> Chalice:
-    """Same shape as chalice_app/app.py: routes plus the three event/plain handlers."""
+    """Same shape as chalice_app/app.py as `make package` builds it (AUTH=jwt): order routes
+    behind the JWT authorizer, public routes, plus the three event/plain handlers."""
     app = Chalice(app_name="orderflow")
 
-    @app.route("/orders", methods=["POST"])
+    @app.authorizer(ttl_seconds=300)
+    def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
+        return AuthResponse(routes=["*"], principal_id="sub")
+
+    @app.route("/orders", methods=["POST"], authorizer=jwt_auth)
     def create_order() -> dict[str, str]:
         return {}
 
-    @app.route("/orders/{order_id}", methods=["GET"], cors=True)
+    @app.route("/orders/{order_id}", methods=["GET"], cors=True, authorizer=jwt_auth)
     def get_order(order_id: str) -> dict[str, str]:
         return {}
 
@@ -363,6 +369,7 @@ def write_fake_artifact(directory: Path) -> None:
                 },
             ),
             "Migrate": _function("app.migrate"),
+            "JwtAuth": _function("app.jwt_auth"),
             "RestAPI": {
                 "Type": "AWS::Serverless::Api",
                 "Properties": {
