@@ -109,13 +109,16 @@ def cancel_order(order_id: str) -> Response:
 @api_view
 def openapi_document() -> Response:
     """The contract, generated from the pydantic models; public, like any API reference.
-    It declares the API key exactly when this deployment requires one. Imported on first use
+    It declares the API key exactly when this deployment requires one, or in `jwt` mode the
+    bearer scheme. Imported on first use
     so that cold starts of the other routes do not pay for it."""
     from processor.api.openapi import render
     from processor.config import settings
 
+    bearer = auth_mode() == "jwt"
     return Response(
-        body=render(settings().api_key_required), headers={"Content-Type": "application/json"}
+        body=render(settings().api_key_required, bearer),
+        headers={"Content-Type": "application/json"},
     )
 
 

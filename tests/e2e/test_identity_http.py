@@ -51,7 +51,9 @@ class Api:
                 sent["Authorization"] = auth
             conn.request(method, path, json.dumps(body) if body is not None else None, sent)
             response = conn.getresponse()
-            return response.status, json.loads(response.read() or b"null"), dict(response.headers)
+            raw = response.read()
+            json_body = response.getheader("Content-Type", "").startswith("application/json")
+            return response.status, json.loads(raw) if json_body else raw, dict(response.headers)
         finally:
             conn.close()
 
@@ -215,6 +217,17 @@ def test_a_customer_token_without_a_verified_email_reads_but_cannot_order(
     status, body, _ = api.call("POST", "/orders", token, _order(OWNER))
     assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
     assert api.call("GET", "/orders", token)[0] == 200
+
+
+def test_the_served_document_declares_the_bearer_scheme_and_stays_public(
+    local_jwt: tuple[Api, Path],
+) -> None:
+    api, _ = local_jwt
+    status, served, _ = api.call("GET", "/openapi.json", None)
+    assert status == 200
+    assert served["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+    assert served["security"] == [{"BearerAuth": []}]
+    assert api.call("GET", "/docs", None)[0] == 200
 
 
 def test_admin_token_command_prints_a_token_the_running_system_accepts(
