@@ -105,6 +105,26 @@ def cancel_order(order_id: str) -> Response:
     return json_response(order_service.cancel_order(order, customer=customer))
 
 
+@app.route("/orders/{order_id}/refunds", methods=["POST"], authorizer=ORDER_AUTHORIZER)
+@api_view
+def refund_order(order_id: str) -> Response:
+    from chalicelib.auth import caller
+    from processor.api.schemas import RefundRequestBody
+    from processor.orders import service as order_service
+    from processor.payments import service as payment_service
+
+    request = app.current_request
+    customer = caller(request)
+    body = parse_body(request, RefundRequestBody)
+    refund, replayed = payment_service.create_refund(
+        order_service.parse_order_id(order_id),
+        payment_service.RefundRequest(body.amount, body.reason),
+        idempotency_key(request),
+        customer=customer,
+    )
+    return json_response(refund, 201, {"Idempotent-Replayed": "true"} if replayed else None)
+
+
 @app.route("/openapi.json", methods=["GET"])
 @api_view
 def openapi_document() -> Response:

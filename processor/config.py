@@ -8,6 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from processor.domain.model import Status
+from processor.domain.money import normalise_currency
 
 
 def _float(name: str, default: float) -> float:
@@ -28,6 +29,13 @@ def _statuses(name: str) -> frozenset[str]:
     if unknown:
         raise ValueError(f"{name}: unknown status(es) {', '.join(sorted(unknown))}")
     return frozenset(chosen)
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,11 @@ class Settings:
     order_message_confirm_seconds: float
     retry_visibility_base_seconds: int
     customer_email_statuses: frozenset[str]
+    payment_provider: str
+    default_currency: str
+    stripe_api_base: str
+    stripe_secret_key_arn: str | None
+    stripe_timeout_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,6 +95,14 @@ class Settings:
             retry_visibility_base_seconds=_int("RETRY_VISIBILITY_BASE_SECONDS", 2),
             # SES bills per email: which saved statuses email the customer (SNS gets them all).
             customer_email_statuses=_statuses("CUSTOMER_EMAIL_STATUSES"),
+            payment_provider=_choice("PAYMENT_PROVIDER", "simulator", ("simulator", "stripe")),
+            default_currency=normalise_currency(os.environ.get("DEFAULT_CURRENCY", "usd")),
+            stripe_api_base=os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),
+            # The key itself is never in the environment: Secrets Manager holds it (in the
+            # cloud, this ARN); locally, STRIPE_SECRET_KEY_ARN names a moto secret or is unset
+            # and localstripe takes any sk_test_ key.
+            stripe_secret_key_arn=os.environ.get("STRIPE_SECRET_KEY_ARN") or None,
+            stripe_timeout_seconds=_float("STRIPE_TIMEOUT_SECONDS", 10.0),
         )
 
 

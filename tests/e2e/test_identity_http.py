@@ -166,11 +166,17 @@ def test_every_order_route_scopes_customers_to_their_own_orders_and_admits_opera
 
     # Another customer's order answers exactly like an unknown one, on every route.
     unknown = str(uuid.uuid4())
-    for method, template in (("GET", "/orders/{}"), ("POST", "/orders/{}/cancel")):
-        status, theirs, _ = api.call(method, template.format(first["order_id"]), other)
-        status_unknown, none, _ = api.call(method, template.format(unknown), other)
-        assert (status, status_unknown) == (404, 404)
+    for method, template, body in (("GET", "/orders/{}", None), ("POST", "/orders/{}/cancel", None),
+                                   ("POST", "/orders/{}/refunds", {})):
+        status, theirs, _ = api.call(method, template.format(first["order_id"]), other, body)
+        status_unknown, none, _ = api.call(method, template.format(unknown), other, body)
+        assert (status, status_unknown) == (404, 404), template
         assert theirs["error"]["code"] == none["error"]["code"] == "ORDER_NOT_FOUND"
+    # Refunds are the merchant's: the owner is refused, the operator reaches the refund rules.
+    status, body, _ = api.call("POST", f"/orders/{first['order_id']}/refunds", owner, {})
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+    status, body, _ = api.call("POST", f"/orders/{first['order_id']}/refunds", operator, {})
+    assert (status, body["error"]["code"]) == (409, "INVALID_ORDER_STATE")  # nothing captured
     status, still, _ = api.call("GET", f"/orders/{first['order_id']}", owner)
     assert (status, still["status"]) == (200, "PENDING")
 
@@ -191,7 +197,8 @@ def test_forged_expired_and_foreign_tokens_get_401_with_the_json_error_and_a_cha
     api, data_dir = local_jwt
     some_order = f"/orders/{uuid.uuid4()}"
     routes = (("POST", "/orders", _order(OWNER)), ("GET", "/orders", None),
-              ("GET", some_order, None), ("POST", f"{some_order}/cancel", None))
+              ("GET", some_order, None), ("POST", f"{some_order}/cancel", None),
+              ("POST", f"{some_order}/refunds", {}))
     refused = []
     for name, credential in _forgeries(data_dir).items():
         for method, path, body in routes:

@@ -13,7 +13,6 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 from unittest import mock
@@ -25,20 +24,16 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from processor import bootstrap
-from processor.adapters.payments import (
-    ChargeResult,
-    SimulatedPaymentProvider,
-    TransientPaymentError,
-)
+from processor.adapters.payments.base import TransientPaymentError
 from processor.api.schemas import MAX_TOTAL, CreateOrderRequest
-from processor.config import settings as app_settings
 from processor.domain.errors import InvalidOrderState
 from processor.domain.model import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps, loads
-from processor.ops.invariants import PAYMENT_OUTCOMES
+from processor.ops.invariants import PAYMENT_STATUSES
 from processor.orders import service as order_service
 from processor.outbox import relay as outbox
 from processor.processing import service as processing
+from tests import helpers
 from tests.reliability.chaos.audit import UUID_PATTERN, expected_subjects
 from tests.reliability.chaos.report import MONEY_MAX_EXAMPLES, PROPERTY_MAX_EXAMPLES
 
@@ -117,24 +112,6 @@ def test_stored_and_served_totals_are_the_integer_cent_sum(system, lines):
 
 class Crash(Exception):
     """Injected: the process dies right after a step committed."""
-
-
-class CountingProvider:
-    """The simulator, counting answered charges per idempotency key (transient errors are
-    not answers: nothing was charged)."""
-
-    def __init__(self) -> None:
-        self._simulator = SimulatedPaymentProvider(app_settings())
-        self.answered: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def charge(
-        self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int
-    ) -> ChargeResult:
-        result = self._simulator.charge(idempotency_key, amount, customer_email, attempt)
-        with self._lock:
-            self.answered[idempotency_key] += 1
-        return result
 
 
 @contextlib.contextmanager
@@ -216,9 +193,9 @@ def _apply(order_id: UUID, action: str, arg: int | None) -> None:
 
 
 @pytest.fixture
-def provider(system: dict[str, Any], configure: Any) -> Iterator[CountingProvider]:
+def provider(system: dict[str, Any], configure: Any) -> Iterator[helpers.CountingProvider]:
     configure(PAYMENT_RETRY_ATTEMPTS="1")  # so `+flaky` errors reach the consumer (redelivery)
-    counting = CountingProvider()
+    counting = helpers.CountingProvider()
     bootstrap.set_payment_provider(counting)
     yield counting
     bootstrap.set_payment_provider(None)
@@ -251,8 +228,12 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
             "SELECT status FROM order_status_history WHERE order_id = %s ORDER BY id", (order_id,)
         )
         path = [Status(s) for (s,) in cur.fetchall()]
-        cur.execute("SELECT outcome FROM payments WHERE order_id = %s", (order_id,))
-        payments = [outcome for (outcome,) in cur.fetchall()]
+        cur.execute(
+            "SELECT status, provider_ref, authorized_minor, captured_minor, refunded_minor"
+            " FROM payments WHERE order_id = %s",
+            (order_id,),
+        )
+        payments = cur.fetchall()
         cur.execute(
             "SELECT status, published_at IS NOT NULL FROM outbox"
             " WHERE order_id = %s AND kind = 'notification'",
@@ -266,9 +247,16 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
     assert len(set(path)) == len(path)
     assert sum(s in FINAL_STATUSES for s in path) == 1
     assert len(payments) <= 1
-    assert (payments[0] if payments else "NONE") in PAYMENT_OUTCOMES[status]
-    charged_once = 1 if payments and payments[0] in ("CHARGED", "DECLINED") else 0
-    assert provider.answered[f"order-{order_id}"] == charged_once
+    assert (payments[0][0] if payments else "NONE") in PAYMENT_STATUSES[status]
+    # One PaymentIntent per order: every authorisation under the order's one key, and the
+    # simulator (like Stripe) answers a key with one reference.
+    keys = {f"order-{order_id}-{operation}" for operation in ("authorize", "capture", "void")}
+    assert {key for _, key in provider.operations if str(order_id) in key} <= keys
+    answer = provider.authorizations.get(f"order-{order_id}-authorize")
+    if payments:
+        _, reference, authorized, captured, refunded = payments[0]
+        assert reference is None or (answer is not None and reference == answer.reference)
+        assert refunded <= captured <= authorized
     assert sorted(s for s, _ in notes) == sorted(path)
     assert all(sent for _, sent in notes)
     assert _emails(str(order_id)) == Counter(path)
