@@ -269,7 +269,7 @@ def document(api_key_required: bool = True, bearer: bool = False) -> dict[str, A
     )
     refunded["201"]["headers"] = created["201"]["headers"]
     order["200"]["links"] = {"CancelOrder": _ORDER_LINKS["CancelOrder"]}
-    public = {"security": []} if secured else {}
+    public: dict[str, Any] = {"security": []} if secured else {}
     key_note = (
         " Every order operation needs the `x-api-key` header." if api_key_required else ""
     )

@@ -257,10 +257,10 @@ def start_api(host: str, port: int) -> Any:
 
                 headers = {"Content-Type": "application/json", **challenge()}
                 headers.update(error.headers)
-                body = error.body or b""
-                if b'"error"' not in body:
-                    body = dumps(Unauthorized("missing bearer token").body()).encode()
-                self._send_http_response(401, headers, body)
+                payload = error.body or b""
+                if b'"error"' not in payload:
+                    payload = dumps(Unauthorized("missing bearer token").body()).encode()
+                self._send_http_response(401, headers, payload)
                 return
             body = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}").body()
             self._send_http_response(404, {"Content-Type": "application/json"}, dumps(body))

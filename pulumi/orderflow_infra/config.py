@@ -233,7 +233,7 @@ _ISSUER = re.compile(r"^(|https://[^\s/]+(/\S*)?)$")
 _GROUP = re.compile(r"^[\w+=,.@-]{1,128}$")
 
 
-def _identity(r: _Reader, d: OrderflowConfig) -> dict[str, Any]:
+def _identity(r: _Reader, d: type[OrderflowConfig]) -> dict[str, Any]:
     """`auth` and the JWT settings; an external issuer needs its audience too."""
     issuer = r.text("jwt_issuer", "", _ISSUER,
                     "an https issuer URL such as https://example.eu.auth0.com/") or None
