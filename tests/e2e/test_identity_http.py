@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from processor.devstack import issuer as local_issuer
 from processor.devstack.local import free_port
 from tests.e2e.test_local_stack import VENV_BIN, _make
+from tests.reliability.test_api_docs import browser  # noqa: F401 (the headless Chromium fixture)
 
 OPERATOR_KEY = "op-key-for-tests"
 RUN = uuid.uuid4().hex[:8]
@@ -249,3 +250,34 @@ def test_admin_token_command_prints_a_token_the_running_system_accepts(
     status, listed, _ = api.call("GET", "/orders", _bearer(printed))
     assert status == 200
     assert all(o["customer_email"] == OWNER for o in listed["orders"])
+
+
+def test_docs_authorize_takes_a_bearer_token_and_try_it_out_places_the_customers_order(
+    local_jwt: tuple[Api, Path], browser: Any,  # noqa: F811 (the imported fixture)
+) -> None:
+    """/docs in headless Chromium: Swagger UI's Authorize dialog asks for the bearer token,
+    and "Try it out" then places an order as that customer (the example body's email)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    api, data_dir = local_jwt
+    email = "ada@example.com"  # the schema's example, which Swagger UI fills in
+    token = local_issuer.sign(local_issuer.signing_key(data_dir), _issued(data_dir),
+                              local_issuer.customer_claims(email))
+    wait = WebDriverWait(browser, 30)
+    browser.get(f"http://127.0.0.1:{api.port}/docs")
+    clickable = ec.element_to_be_clickable
+    wait.until(clickable((By.CSS_SELECTOR, ".auth-wrapper .authorize"))).click()
+    wait.until(clickable((By.ID, "auth-bearer-value"))).send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, ".modal-btn.auth.authorize").click()
+    wait.until(clickable((By.CSS_SELECTOR, ".modal-btn.btn-done"))).click()
+    create = "#operations-orders-createOrder"
+    browser.find_element(By.CSS_SELECTOR, f"{create} .opblock-summary-control").click()
+    wait.until(clickable((By.CSS_SELECTOR, f"{create} .try-out__btn"))).click()
+    wait.until(clickable((By.CSS_SELECTOR, f"{create} .execute"))).click()
+    status = wait.until(ec.visibility_of_element_located(
+        (By.CSS_SELECTOR, f"{create} .live-responses-table tbody .response-col_status")))
+    assert status.text.strip() == "201", browser.find_element(By.CSS_SELECTOR, create).text
+    listed = api.call("GET", "/orders", _bearer(token))[1]["orders"]
+    assert [o["customer_email"] for o in listed] == [email]
