@@ -9,9 +9,11 @@ empty and keeps nothing.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -55,11 +57,21 @@ def spawn(port: int) -> LocalStripe:
     return LocalStripe(process, f"http://127.0.0.1:{port}", port)
 
 
+def _exit_with(parent: int) -> None:
+    """Exit once the process that started this one is gone (SIGKILLed, crashed): its own
+    session means no signal of the parent's group reaches it."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+
+
 def main(port: int) -> None:
     import localstripe.resources
     from localstripe import server
 
-    localstripe.resources.Store.dump_to_disk = lambda self: None  # type: ignore[method-assign]
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
+
+    localstripe.resources.Store.dump_to_disk = lambda self: None
     sys.argv = ["localstripe", "--port", str(port), "--from-scratch"]
     server.start()
 
