@@ -86,7 +86,8 @@ package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
 	rm -rf build/src/vendor/processor/devstack
 	cd build/src && ../../$(PY) -m chalicelib.docs vendor vendor
 	find build/src -name __pycache__ -type d -prune -exec rm -rf {} +
-	cd build/src && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	# AUTH=jwt: the swagger always carries the JWT authorizer; the stack keeps or strips it.
+	cd build/src && AUTH=jwt AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
 		../../$(VENV)/bin/chalice package --stage $${STAGE:-dev} ../package
 	# Ship bytecode: Lambda's code directory is read-only, so without .pyc files every cold
 	# start compiles every module. Fixed timestamps keep the zip identical for identical code.

@@ -43,6 +43,8 @@ POWERTOOLS_IMPORTS = {
 }
 OURS = "import processor.observability"
 POWERTOOLS_FIGURE = f"Not used: {POWERTOOLS}, what its imports add"
+# A warm JWT verification (keys cached): API Gateway then caches the verdict per token.
+TARGET_AUTHORIZER_WARM_SECONDS = 0.005
 TARGET_ZIP_BYTES = 15 * 1024 * 1024
 PACKAGED_ZIP = REPO / "build" / "package" / "deployment.zip"
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)")
@@ -68,7 +70,27 @@ for _ in range(5):
     began = time.perf_counter()
     app.app(event, None)
     warm.append(time.perf_counter() - began)
-print(json.dumps({"first": first, "warm": statistics.median(warm)}))
+print(json.dumps({"first": first, "warm": statistics.median(warm),
+                  "jwt": "jwt" in sys.modules or "cryptography" in sys.modules}))
+"""
+# The authorizer function (AUTH=jwt), as API Gateway invokes it: a TOKEN event per token,
+# the first one cold (imports, JWKS fetch), the others warm (keys cached, no network).
+AUTHORIZER_CALLS = """
+import json, statistics, sys, time
+began = time.perf_counter()
+import app
+imported = time.perf_counter()
+tokens = json.loads(sys.argv[1])
+def verdict(token):
+    event = {"type": "TOKEN", "authorizationToken": "Bearer " + token,
+             "methodArn": "arn:aws:execute-api:us-east-1:123456789012:api/dev/GET/orders"}
+    started = time.perf_counter()
+    result = app.jwt_auth(event, None)
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow", result
+    return time.perf_counter() - started
+first = verdict(tokens[0])
+warm = statistics.median(verdict(token) for token in tokens[1:])
+print(json.dumps({"import": imported - began, "first": first, "warm": warm}))
 """
 
 
@@ -87,6 +109,7 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
             samples["import"].append(runner.wall(["-c", "import app"]))
         top = _import_breakdown(runner)
         api, sqs = runner.first_calls("api"), runner.first_calls("sqs")
+        authorizer = runner.authorizer_calls(root, sizes.cold_runs)
         runner.cached = True  # from here on .pyc files are written and used
         runner.first_calls("api")
         cached_import = median([runner.wall(["-c", "import app"]) for _ in range(3)])
@@ -125,6 +148,23 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
     )
     section.figures.append(
         Figure(
+            name="JWT authorizer (AUTH=jwt): first verdict after `import app` (PyJWT and"
+            " cryptography imports, one JWKS fetch)",
+            result=ms(authorizer["first"]),
+            baseline=f"its `import app`: {ms(authorizer['import'])}",
+            ratio=authorizer["first"] / authorizer["import"],
+        )
+    )
+    section.figures.append(
+        Figure(
+            name="JWT authorizer: warm verification of a new token (ES256, keys cached)",
+            result=ms(authorizer["warm"]),
+            target=f"< {TARGET_AUTHORIZER_WARM_SECONDS * 1000:.0f} ms",
+            passed=authorizer["warm"] < TARGET_AUTHORIZER_WARM_SECONDS,
+        )
+    )
+    section.figures.append(
+        Figure(
             name="SQS function: imports of its first batch after `import app`",
             result=f"{ms(sqs['first'])}, pydantic {'loaded' if sqs['pydantic'] else 'not loaded'}",
         )
@@ -149,6 +189,13 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         " `make package` compiles the bundle (`compileall --invalidation-mode"
         " unchecked-hash`): without .pyc files every cold start would compile every module"
         " it imports, as Lambda cannot write a bytecode cache.",
+        "The JWT authorizer is its own function (handler `app.jwt_auth`); only it imports PyJWT"
+        " and cryptography (processor/identity/tokens.py). In `api_key` mode the API function's"
+        " first request loads "
+        + ("them: a regression." if api["jwt"] else "neither (checked by this benchmark).")
+        + " API Gateway caches each token's verdict for `jwt_authorizer_ttl_seconds`, so a"
+        " warm verification is paid once per token and TTL. cryptography's compiled module"
+        " is most of the zip's growth with identity (every function shares the one zip).",
     ]
     if powertools.baseline != "—":
         section.findings.append(
@@ -241,6 +288,31 @@ class _Runner:
         event = proxy_event("POST", "/orders", body=to_json(order_body(3)))
         output = self._run(["-c", FIRST_CALLS, json.dumps(event), kind]).stdout
         result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+        return result
+
+
+    def authorizer_calls(self, root: Path, tokens: int) -> dict[str, float]:
+        """The authorizer function's first and warm verdicts, against a local issuer's JWKS
+        served from this process (as Cognito's would be over the internet)."""
+        from processor.devstack import issuer as local_issuer
+
+        served = local_issuer.start_issuer(root / "issuer")
+        try:
+            key = local_issuer.signing_key(root / "issuer")
+            signed = [
+                local_issuer.sign(key, served.issuer, local_issuer.customer_claims(
+                    f"bench-{n}@example.com"))
+                for n in range(max(tokens, 3) + 1)
+            ]
+            saved = self.env
+            self.env = {**saved, **served.env}
+            try:
+                output = self._run(["-c", AUTHORIZER_CALLS, json.dumps(signed)]).stdout
+            finally:
+                self.env = saved
+        finally:
+            served.stop()
+        result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
         return result
 
 

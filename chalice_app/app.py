@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import SQSEvent
+from chalice.app import AuthRequest, AuthResponse, SQSEvent
 
 from chalicelib.http import (
     api_view,
@@ -23,14 +23,29 @@ from chalicelib.http import (
     mask_local_access_log,
     normalise_chalice_error,
     parse_body,
-    require_api_key,
     validate,
 )
+from processor.config import auth_mode
 from processor.observability import configure_logging, log_context
 
 configure_logging()
 mask_local_access_log()
 app = Chalice(app_name="orderflow")
+
+
+@app.authorizer(ttl_seconds=300)
+def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
+    """AUTH=jwt: verifies the bearer token (chalicelib/auth.py) before an order route runs,
+    as API Gateway's Lambda authorizer in the cloud and in-process locally. The stack sets the
+    cache TTL; the verifier and its JWT libraries load only here."""
+    from chalicelib.auth import authorize
+
+    return authorize(auth_request)
+
+
+# Order routes go through the authorizer in `jwt` mode only; `make package` always builds
+# with it, and the stack keeps or strips it per its `auth` setting (orderflow_infra.packaging).
+ORDER_AUTHORIZER = jwt_auth if auth_mode() == "jwt" else None
 
 
 @app.middleware("http")
@@ -43,67 +58,78 @@ def json_errors(event: Any, get_response: Any) -> Response:
     return response
 
 
-@app.route("/orders", methods=["POST"])
+@app.route("/orders", methods=["POST"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def create_order() -> Response:
+    from chalicelib.auth import caller
     from processor.api.schemas import CreateOrderRequest
     from processor.orders import service as order_service
 
     request = current_request(app)
-    require_api_key(request)
+    customer = caller(request)
     order = parse_body(request, CreateOrderRequest)
-    body, replayed = order_service.create_order(order, idempotency_key(request))
+    body, replayed = order_service.create_order(
+        order, idempotency_key(request), customer=customer
+    )
     return json_response(body, 201, {"Idempotent-Replayed": "true"} if replayed else None)
 
 
-@app.route("/orders", methods=["GET"])
+@app.route("/orders", methods=["GET"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def list_orders() -> Response:
+    from chalicelib.auth import caller
     from processor.api.schemas import ListOrdersQuery
     from processor.orders import service as order_service
 
     request = current_request(app)
-    require_api_key(request)
+    customer = caller(request)
     query = validate(ListOrdersQuery, dict(request.query_params or {}))
-    return json_response(order_service.list_orders(query))
+    return json_response(order_service.list_orders(query, customer=customer))
 
 
-@app.route("/orders/{order_id}", methods=["GET"])
+@app.route("/orders/{order_id}", methods=["GET"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def get_order(order_id: str) -> Response:
+    from chalicelib.auth import caller
     from processor.orders import service as order_service
 
-    require_api_key(current_request(app))
-    return json_response(order_service.get_order(order_service.parse_order_id(order_id)))
+    customer = caller(current_request(app))
+    order = order_service.parse_order_id(order_id)
+    return json_response(order_service.get_order(order, customer=customer))
 
 
-@app.route("/orders/{order_id}/cancel", methods=["POST"])
+@app.route("/orders/{order_id}/cancel", methods=["POST"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def cancel_order(order_id: str) -> Response:
+    from chalicelib.auth import caller
     from processor.api.schemas import CancelOrderRequest
     from processor.orders import service as order_service
 
     request = current_request(app)
-    require_api_key(request)
+    customer = caller(request)
     order = order_service.parse_order_id(order_id)
     body = parse_body(request, CancelOrderRequest) if request.raw_body else CancelOrderRequest()
-    return json_response(order_service.cancel_order(order, reason=body.reason))
+    return json_response(
+        order_service.cancel_order(order, reason=body.reason, customer=customer)
+    )
 
 
-@app.route("/orders/{order_id}/refunds", methods=["POST"])
+@app.route("/orders/{order_id}/refunds", methods=["POST"], authorizer=ORDER_AUTHORIZER)
 @api_view
 def refund_order(order_id: str) -> Response:
+    from chalicelib.auth import caller
     from processor.api.schemas import RefundRequestBody
     from processor.orders import service as order_service
     from processor.payments import service as payment_service
 
     request = current_request(app)
-    require_api_key(request)
+    customer = caller(request)
     body = parse_body(request, RefundRequestBody)
     refund, replayed = payment_service.create_refund(
         order_service.parse_order_id(order_id),
         payment_service.RefundRequest(body.amount, body.reason),
         idempotency_key(request),
+        customer=customer,
     )
     return json_response(refund, 201, {"Idempotent-Replayed": "true"} if replayed else None)
 
@@ -112,13 +138,16 @@ def refund_order(order_id: str) -> Response:
 @api_view
 def openapi_document() -> Response:
     """The contract, generated from the pydantic models; public, like any API reference.
-    It declares the API key exactly when this deployment requires one. Imported on first use
+    It declares the API key exactly when this deployment requires one, or in `jwt` mode the
+    bearer scheme. Imported on first use
     so that cold starts of the other routes do not pay for it."""
     from processor.api.openapi import render
     from processor.config import settings
 
+    bearer = auth_mode() == "jwt"
     return Response(
-        body=render(settings().api_key_required), headers={"Content-Type": "application/json"}
+        body=render(settings().api_key_required, bearer),
+        headers={"Content-Type": "application/json"},
     )
 
 

@@ -213,6 +213,8 @@ class NewOrder:
     items: list[ItemRow]
     queue_message: dict[str, Any]
     idempotency: IdempotencyClaim | None = None
+    # The token subject of the customer who placed it; None for orders placed with the API key.
+    customer_sub: str | None = None
 
     def queue_record(self, outbox_id: int) -> OutboxRecord:
         """The queue message's outbox record as `add` writes it (returned as `outbox_id`), for
@@ -232,6 +234,8 @@ class ListQuery:
     after: tuple[datetime, UUID] | None = None
     status: str | None = None
     customer_email: str | None = None
+    # A customer's own orders only: ANDed with the other filters, so none can widen it.
+    customer_sub: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,16 @@ class Transition:
     now: datetime
     reason: str | None = None
     require_no_payment: bool = False
+    # Only the order of this customer (token subject) moves; None: any order (the operator).
+    owner: str | None = None
+
+
+def _by_id(select: str, order_id: UUID, owner: str | None) -> tuple[str, tuple[Any, ...]]:
+    """`select` narrowed to one order and, with `owner`, to that customer's: someone else's
+    order reads exactly like an unknown one."""
+    if owner is None:
+        return f"{select} WHERE order_id = %s", (order_id,)
+    return f"{select} WHERE order_id = %s AND customer_sub = %s", (order_id, owner)
 
 
 class OrderRepository:
@@ -278,9 +292,10 @@ class OrderRepository:
                 SELECT 1 WHERE %(key)s::text IS NULL OR EXISTS (SELECT 1 FROM claimed_key)
             ), new_order AS (
                 INSERT INTO orders (order_id, customer_email, customer_name, total_amount,
-                                    status, created_at, updated_at, currency, payment_method)
+                                    status, created_at, updated_at, currency, payment_method,
+                                    customer_sub)
                 SELECT %(order_id)s, %(email)s, %(name)s, %(total)s, %(status)s,
-                       %(now)s, %(now)s, %(currency)s, %(payment_method)s
+                       %(now)s, %(now)s, %(currency)s, %(payment_method)s, %(customer_sub)s
                 FROM go
             ), new_items AS (
                 INSERT INTO order_items (order_id, line_no, product_name, quantity, unit_price)
@@ -312,6 +327,7 @@ class OrderRepository:
                 "status": order.status,
                 "currency": order.currency,
                 "payment_method": order.payment_method,
+                "customer_sub": new.customer_sub,
                 "now": order.created_at,
                 "line_nos": list(range(1, len(items) + 1)),
                 "names": [item.product_name for item in items],
@@ -333,13 +349,14 @@ class OrderRepository:
         row = self._cur.fetchone()
         return IdempotencyRecord(*row) if row else None
 
-    def get(self, order_id: UUID) -> OrderRow | None:
-        self._cur.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = %s", (order_id,))
+    def get(self, order_id: UUID, owner: str | None = None) -> OrderRow | None:
+        """The order; with `owner`, only if that customer placed it (else None, as unknown)."""
+        self._cur.execute(*_by_id(f"SELECT {ORDER_COLUMNS} FROM orders", order_id, owner))
         row = self._cur.fetchone()
         return OrderRow(*row) if row else None
 
-    def get_status(self, order_id: UUID) -> str | None:
-        self._cur.execute("SELECT status FROM orders WHERE order_id = %s", (order_id,))
+    def get_status(self, order_id: UUID, owner: str | None = None) -> str | None:
+        self._cur.execute(*_by_id("SELECT status FROM orders", order_id, owner))
         row = self._cur.fetchone()
         return row[0] if row else None
 
@@ -373,6 +390,9 @@ class OrderRepository:
         if query.customer_email is not None:
             where.append("customer_email = %s")
             params.append(query.customer_email)
+        if query.customer_sub is not None:
+            where.append("customer_sub = %s")
+            params.append(query.customer_sub)
         if query.after is not None:
             where.append("(created_at, order_id) < (%s, %s)")
             params.extend(query.after)
@@ -396,6 +416,8 @@ class OrderRepository:
         that record right now marks it itself, and processing never waits for its network call.
         """
         guard = " AND payment_started_at IS NULL" if step.require_no_payment else ""
+        if step.owner is not None:
+            guard += " AND customer_sub = %(owner)s"
         confirm = CONFIRM_ORDER_MESSAGE if "PENDING" in step.expected else ""
         self._cur.execute(
             f"""
@@ -421,6 +443,7 @@ class OrderRepository:
                 "target": step.target,
                 "now": step.now,
                 "reason": step.reason,
+                "owner": step.owner,
             },
         )
         row = self._cur.fetchone()

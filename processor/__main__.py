@@ -1,7 +1,7 @@
 """Command line: `python -m processor worker | local | sweep | admin ...`.
 
-`admin` is the on-call toolbox (order, stuck, outbox, notifications, dlq, emails); every admin
-command accepts `--json` for scripts and `--stack NAME` to target a deployed Pulumi stack.
+`admin` is the on-call toolbox (order, stuck, outbox, notifications, dlq, emails, token); every
+admin command accepts `--json` for scripts and `--stack NAME` to target a deployed Pulumi stack.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from uuid import UUID
 
 from processor.config import settings
@@ -86,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the SES emulator (default: AWS_ENDPOINT_URL_SES, else AWS_ENDPOINT_URL, else the"
         " running local system's)",
     )
+    token = admin_commands.add_parser(
+        "token", help="a bearer token the local system (make run AUTH=jwt) accepts"
+    )
+    token.add_argument("--email", required=True, help="the customer's (verified) email")
+    token.add_argument("--admin", action="store_true", help="with the operators' admin group")
     return parser
 
 
@@ -207,6 +213,16 @@ def _admin_command(args: argparse.Namespace) -> int:
         return invariants.run(args)
     elif command == "dlq":
         return _dlq(args, args.json)
+    elif command == "token":
+        from processor.devstack.issuer import local_token
+        from processor.devstack.local import DEFAULT_DATA
+
+        data_dir = Path(os.environ.get("ORDERFLOW_DATA_DIR", DEFAULT_DATA))
+        try:
+            print(local_token(data_dir, args.email, args.admin))
+        except RuntimeError as error:
+            print(error, file=sys.stderr)
+            return 2
     elif command == "emails":
         from processor.devstack.local import sent_emails
         from processor.ops.local_system import NOT_RUNNING, REPO

@@ -118,6 +118,18 @@ class Settings:
         )
 
 
+AUTH_MODES = ("api_key", "jwt")
+
+
+def auth_mode() -> str:
+    """`AUTH`: `api_key` (the default: the operator key opens every order) or `jwt` (customers
+    with bearer tokens see their own orders; see chalicelib/auth.py)."""
+    mode = os.environ.get("AUTH") or "api_key"
+    if mode not in AUTH_MODES:
+        raise ValueError(f"AUTH must be one of {', '.join(AUTH_MODES)}, not {mode!r}")
+    return mode
+
+
 @lru_cache(maxsize=1)
 def settings() -> Settings:
     return Settings.from_env()

@@ -155,12 +155,32 @@ _ERRORS = {
 
 
 _KEY_ERRORS = ("401", "403")
+# AUTH=jwt: what 401 and 403 mean for a bearer token, and how 404 keeps other customers'
+# orders unknown.
+_BEARER_ERRORS = {
+    "401": ("Unauthorized", "UNAUTHORIZED: the bearer token is missing, invalid or expired"
+            " (`WWW-Authenticate: Bearer`)."),
+    "403": ("Forbidden", "FORBIDDEN: a customer placing an order in another customer's name"
+            " or without a verified email."),
+    "404": ("NotFound", "ORDER_NOT_FOUND: unknown, or another customer's order."),
+}
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": (
+        "A token from the identity provider (Cognito, or the configured issuer; locally"
+        " `python -m processor admin token --email you@example.com`). Customers see their own"
+        " orders; a token of the admin group sees every order."
+    ),
+}
 
 
-def _error_responses(api_key_required: bool) -> dict[str, Any]:
+def _error_responses(api_key_required: bool, bearer: bool = False) -> dict[str, Any]:
     responses: dict[str, Any] = {}
-    for code, (name, description) in _ERRORS.items():
-        if api_key_required or code not in _KEY_ERRORS:
+    errors = {**_ERRORS, **_BEARER_ERRORS} if bearer else _ERRORS
+    for code, (name, description) in errors.items():
+        if api_key_required or bearer or code not in _KEY_ERRORS:
             responses[name] = {"description": description, "content": _json("ErrorResponse")}
     responses["ServiceUnavailable"]["headers"] = {
         "Retry-After": {
@@ -227,14 +247,17 @@ _IDEMPOTENCY_KEY = {
 }
 
 
-@lru_cache(maxsize=2)
-def document(api_key_required: bool = True) -> dict[str, Any]:
+@lru_cache(maxsize=4)
+def document(api_key_required: bool = True, bearer: bool = False) -> dict[str, Any]:
     """The whole OpenAPI document (built once per process and variant; it only depends on the
-    code), declaring the API key if `api_key_required`."""
+    code), declaring the API key if `api_key_required`, or with `bearer` (AUTH=jwt) the
+    bearer-token scheme, which /docs' Authorize dialog then asks for."""
+    api_key_required = api_key_required and not bearer
+    secured = api_key_required or bearer
     components = _component_schemas()
     query_schema = components.pop("ListOrdersQuery")
     created = _responses(
-        api_key_required,
+        secured,
         ("201", "CreatedOrder", "Accepted and queued for processing."),
         "400",
         "409",
@@ -247,16 +270,21 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
         }
     }
     created["201"]["links"] = _ORDER_LINKS
-    order = _responses(api_key_required, ("200", "OrderDetail", "The order."), "400", "404")
+    order = _responses(secured, ("200", "OrderDetail", "The order."), "400", "404")
     refunded = _responses(
-        api_key_required, ("201", "RefundOut", "The refund."), "400", "404", "409", "413"
+        secured, ("201", "RefundOut", "The refund."), "400", "404", "409", "413"
     )
     refunded["201"]["headers"] = created["201"]["headers"]
     order["200"]["links"] = {"CancelOrder": _ORDER_LINKS["CancelOrder"]}
-    public: dict[str, Any] = {"security": []} if api_key_required else {}
+    public: dict[str, Any] = {"security": []} if secured else {}
     key_note = (
         " Every order operation needs the `x-api-key` header." if api_key_required else ""
     )
+    if bearer:
+        key_note = (
+            " Every order operation needs `Authorization: Bearer <token>`; a customer reads,"
+            " lists and cancels only their own orders (another's answers 404)."
+        )
     out: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -297,7 +325,7 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
                     ),
                     "parameters": _query_parameters(query_schema),
                     "responses": _responses(
-                        api_key_required, ("200", "OrderPage", "A page of orders."), "400"
+                        secured, ("200", "OrderPage", "A page of orders."), "400"
                     ),
                 },
             },
@@ -327,7 +355,7 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
                     "parameters": [_ORDER_ID],
                     "requestBody": {"required": False, "content": _json("CancelOrderRequest")},
                     "responses": _responses(
-                        api_key_required,
+                        secured,
                         ("200", "OrderDetail", "The cancelled order."),
                         "400",
                         "404",
@@ -388,9 +416,12 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
         },
         "components": {
             "schemas": components,
-            "responses": _error_responses(api_key_required),
+            "responses": _error_responses(api_key_required, bearer),
         },
     }
+    if bearer:
+        out["security"] = [{"BearerAuth": []}]
+        out["components"]["securitySchemes"] = {"BearerAuth": BEARER_SCHEME}
     if api_key_required:
         out["security"] = [{"ApiKey": []}]
         out["components"]["securitySchemes"] = {
@@ -404,10 +435,10 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
     return out
 
 
-@lru_cache(maxsize=2)
-def render(api_key_required: bool = True) -> str:
+@lru_cache(maxsize=4)
+def render(api_key_required: bool = True, bearer: bool = False) -> str:
     """The canonical text: what the API serves, and (with the key) `docs/openapi.json`."""
-    return json.dumps(document(api_key_required), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(document(api_key_required, bearer), indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

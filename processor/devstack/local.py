@@ -160,8 +160,24 @@ class LocalServices:
     env: dict[str, str]
     emulators: tuple[MotoProcess | LocalStripe, ...]
     postgres: Any | None
+    issuer: Any | None = None
+
+    def start_issuer(self, data_dir: Path) -> None:
+        """With AUTH=jwt, the local token issuer (processor.devstack.issuer), and the JWT_*
+        settings that point the authorizer at it (unless JWT_ISSUER names another issuer)."""
+        from processor.config import auth_mode
+
+        if auth_mode() != "jwt" or os.environ.get("JWT_ISSUER"):
+            return
+        from processor.devstack.issuer import start_issuer
+
+        self.issuer = start_issuer(data_dir)
+        self.env.update(self.issuer.env)
+        os.environ.update(self.issuer.env)
 
     def stop(self) -> None:
+        if self.issuer is not None:
+            self.issuer.stop()
         for emulator in self.emulators:  # all at once: the stop has 10 s in all
             emulator.process.terminate()
         for emulator in self.emulators:
@@ -289,11 +305,12 @@ def start_api(host: str, port: int) -> Any:
         LocalChalice,
         LocalDevServer,
         LocalGatewayException,
+        NotAuthorizedError,
         RouteMatcher,
         ThreadedHTTPServer,
     )
 
-    from processor.domain.errors import MethodNotAllowed, RouteNotFound, ServiceError
+    from processor.domain.errors import MethodNotAllowed, RouteNotFound, ServiceError, Unauthorized
     from processor.jsonutil import dumps
 
     class JsonErrorHandler(ChaliceRequestHandler):
@@ -302,6 +319,18 @@ def start_api(host: str, port: int) -> Any:
         disable_nagle_algorithm = True
 
         def _send_error_response(self, error: LocalGatewayException) -> None:
+            if isinstance(error, NotAuthorizedError):
+                # The JWT authorizer's 401 (already our shape), or Chalice's own for a request
+                # without `Authorization`, which API Gateway's gateway response reshapes too.
+                from chalicelib.auth import challenge
+
+                headers = {"Content-Type": "application/json", **challenge()}
+                headers.update(error.headers)
+                payload = error.body or b""
+                if b'"error"' not in payload:
+                    payload = dumps(Unauthorized("missing bearer token").body()).encode()
+                self._send_http_response(401, headers, payload)
+                return
             body = RouteNotFound(f"no route for {self.command} {self.path.split('?')[0]}").body()
             self._send_http_response(404, {"Content-Type": "application/json"}, dumps(body))
 
@@ -409,6 +438,7 @@ def run(
         # What the API must share with this process when `chalice local` serves it.
         services.env["METRICS_DISABLED"] = os.environ["METRICS_DISABLED"]
         try:
+            services.start_issuer(data_dir)  # AUTH=jwt only; before the app, which needs it
             if not signals.requested:
                 # The emulator starts empty: messages of unfinished orders died with the last
                 # run's emulator, so the database's word on what is unfinished is sent again.
@@ -513,6 +543,7 @@ Ready. Ctrl-C stops everything.""",
 
 def _print_banner(port: int, env: dict[str, str], processor: str, reload: bool) -> None:
     base = f"http://127.0.0.1:{port}"
+    tokens = _token_lines(env, base)
     print(
         f"""
 orderflow is running
@@ -530,7 +561,7 @@ Try:
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 
-Admin CLI (it finds this system by itself): in another shell, from {REPO}, run
+{tokens}Admin CLI (it finds this system by itself): in another shell, from {REPO}, run
 {_data_dir_export()}  {_venv()}/bin/python -m processor admin order <order_id>
   {_venv()}/bin/python -m processor admin emails
 
@@ -562,6 +593,18 @@ def _data_dir_export() -> str:
     if directory == local_system.DEFAULT_DATA:
         return ""
     return f"  export ORDERFLOW_DATA_DIR='{directory}'\n"
+
+
+def _token_lines(env: dict[str, str], base: str) -> str:
+    """AUTH=jwt: how to get a token (customers) and call as a customer."""
+    if env.get("AUTH") != "jwt":
+        return ""
+    return f"""Customers need a bearer token (AUTH=jwt; issuer {env["JWT_ISSUER"]}):
+  TOKEN=$({_venv()}/bin/python -m processor admin token --email ada@example.com)
+  curl -s -H "Authorization: Bearer $TOKEN" {base}/orders
+  (--admin: a token of the operators' group, which sees every order)
+
+"""
 
 
 def _venv() -> Path:

@@ -76,6 +76,9 @@ class ServiceUnavailable(ServiceError, status_code=503, code="SERVICE_UNAVAILABL
 class InternalError(ServiceError, status_code=500, code="INTERNAL_ERROR"): ...
 
 
+class Forbidden(ServiceError, status_code=403, code="FORBIDDEN"): ...
+
+
 class RefundExceedsCaptured(ServiceError, status_code=409, code="REFUND_EXCEEDS_CAPTURED"): ...
 
 

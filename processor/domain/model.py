@@ -100,3 +100,13 @@ class LineItem:
 def order_total(items: list[LineItem]) -> Decimal:
     """Sum of line subtotals, exact: 0.10 + 0.20 is 0.30, never 0.30000000000000004."""
     return to_money(sum((item.subtotal for item in items), Decimal(0)))
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A signed-in customer (AUTH=jwt): orders belong to `subject`, the token's stable `sub`,
+    not to the email, which can change. `email` is the issuer-verified address, or None when
+    the token carries none (such a customer can read but not place orders)."""
+
+    subject: str
+    email: str | None

@@ -26,12 +26,13 @@ from processor.api.pagination import decode_cursor, encode_cursor
 from processor.api.views import history_view, order_view, payment_view, refund_view
 from processor.bootstrap import Dependencies, dependencies
 from processor.domain.errors import (
+    Forbidden,
     IdempotencyKeyReused,
     InvalidOrderState,
     OrderNotFound,
     ValidationFailed,
 )
-from processor.domain.model import REFUNDABLE_STATUSES, Status
+from processor.domain.model import REFUNDABLE_STATUSES, Customer, Status
 from processor.jsonutil import dumps, loads
 from processor.observability import correlation_id, emit_metric, log_context
 from processor.payments import service as payments
@@ -62,13 +63,17 @@ def create_order(
     request: CreateOrderRequest,
     idempotency_key: str | None = None,
     deps: Dependencies | None = None,
+    customer: Customer | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Accept an order; returns (response body, replayed).
 
     Order, items, history and outbox records commit together, then the queue message is sent
     at once; if SQS is down the sweeper sends it later, so an accepted order is never lost.
+    A `customer` orders in their own name only: the body's email must be their verified one.
     """
     deps = deps or dependencies()
+    if customer is not None:
+        _check_orders_as(customer, request.customer_email)
     if request.payment_method is None and deps.payments.requires_payment_method:
         raise ValidationFailed(
             f"payment_method is required with the {deps.payments.identifier} payment provider",
@@ -93,9 +98,11 @@ def create_order(
     view["message"] = CREATED_MESSAGE
     claim = None
     if idempotency_key is not None:
-        claim = IdempotencyClaim(idempotency_key, _request_hash(request), 201, dumps(view))
+        claim = IdempotencyClaim(
+            idempotency_key, _request_hash(request, customer), 201, dumps(view)
+        )
     message = {"order_id": str(order_id), "correlation_id": correlation_id()}
-    new = NewOrder(order, items, message, claim)
+    new = NewOrder(order, items, message, claim, customer.subject if customer else None)
     with deps.uow(single_statement=True) as uow:
         outbox_id = uow.orders.add(new)
         if outbox_id is None:
@@ -118,14 +125,36 @@ def _replay(earlier: IdempotencyRecord | None, claim: IdempotencyClaim) -> dict[
     return response
 
 
-def _request_hash(request: CreateOrderRequest) -> str:
-    return hashlib.sha256(dumps(request.model_dump(mode="python")).encode()).hexdigest()
+def _check_orders_as(customer: Customer, email: str) -> None:
+    if customer.email is None:
+        raise Forbidden("placing an order needs a token with a verified email claim")
+    if email.lower() != customer.email.lower():
+        raise Forbidden(
+            "customer_email must be the signed-in customer's email",
+            [{"field": "customer_email", "message": "must be the signed-in customer's email"}],
+        )
 
 
-def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
+def _request_hash(request: CreateOrderRequest, customer: Customer | None = None) -> str:
+    """The body's hash; a customer's also covers their subject, so another customer reusing
+    the same key with the same body gets a 409, never this customer's order."""
+    text = dumps(request.model_dump(mode="python"))
+    if customer is not None:
+        text = f"{customer.subject}\n{text}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _owner(customer: Customer | None) -> str | None:
+    return customer.subject if customer else None
+
+
+def get_order(
+    order_id: UUID, deps: Dependencies | None = None, customer: Customer | None = None
+) -> dict[str, Any]:
+    """The order with its history; a customer's own orders only (another's reads as unknown)."""
     deps = deps or dependencies()
     with deps.uow() as uow:
-        order = uow.orders.get(order_id)
+        order = uow.orders.get(order_id, _owner(customer))
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist")
         view = order_view(order, uow.orders.items_for([order_id])[order_id])
@@ -135,7 +164,10 @@ def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any
     return view
 
 
-def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dict[str, Any]:
+def list_orders(
+    query: ListOrdersQuery, deps: Dependencies | None = None, customer: Customer | None = None
+) -> dict[str, Any]:
+    """A page, newest first; a customer's list holds their own orders only, whatever filters."""
     deps = deps or dependencies()
     page_query = ListQuery(
         limit=query.limit + 1,
@@ -143,6 +175,7 @@ def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dic
         after=decode_cursor(query.cursor) if query.cursor else None,
         status=query.status.value if query.status else None,
         customer_email=query.customer_email,
+        customer_sub=_owner(customer),
     )
     with deps.uow() as uow:
         rows = uow.orders.list(page_query)
@@ -161,11 +194,15 @@ def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dic
 
 
 def cancel_order(
-    order_id: UUID, deps: Dependencies | None = None, reason: str | None = None
+    order_id: UUID,
+    deps: Dependencies | None = None,
+    reason: str | None = None,
+    customer: Customer | None = None,
 ) -> dict[str, Any]:
     """Cancel before authorisation, or void the authorisation in PAYMENT_CONFIRMED (never
     once the capture has begun); cancelling a cancelled order is a harmless no-op (the first
-    cancel's reason stays). The caller's reason, if any, is the history's reason."""
+    cancel's reason stays). The caller's reason, if any, is the history's reason. A customer
+    cancels their own orders only; another's answers 404 and stays as it is."""
     deps = deps or dependencies()
     with deps.uow() as uow:
         note_id = uow.orders.transition(
@@ -176,9 +213,10 @@ def cancel_order(
                 _now(),
                 reason=reason or CANCEL_REASON,
                 require_no_payment=True,
+                owner=_owner(customer),
             )
         )
-        current = uow.orders.get_status(order_id)
+        current = uow.orders.get_status(order_id, _owner(customer))
         uow.commit()
     if current is None:
         raise OrderNotFound(f"order {order_id} does not exist")
@@ -195,7 +233,7 @@ def cancel_order(
         raise InvalidOrderState(
             _not_cancellable(current), [{"field": "status", "message": current}]
         )
-    return get_order(order_id, deps)
+    return get_order(order_id, deps, customer)
 
 
 def _not_cancellable(status: str) -> str:

@@ -21,6 +21,7 @@ from processor.adapters.payments.base import PaymentState, TransientPaymentError
 from processor.api.views import refund_view
 from processor.bootstrap import Dependencies, dependencies
 from processor.domain.errors import (
+    Forbidden,
     IdempotencyKeyReused,
     InvalidOrderState,
     OrderNotFound,
@@ -28,7 +29,7 @@ from processor.domain.errors import (
     RefundExceedsCaptured,
     ValidationFailed,
 )
-from processor.domain.model import REFUNDABLE_STATUSES, Status
+from processor.domain.model import REFUNDABLE_STATUSES, Customer, Status
 from processor.domain.money import UnsupportedAmount, to_minor
 from processor.domain.payment import PaymentStatus, RefundStatus, refund_key, void_key
 from processor.jsonutil import dumps
@@ -120,8 +121,13 @@ def create_refund(
     request: RefundRequest,
     idempotency_key: str | None = None,
     deps: Dependencies | None = None,
+    customer: Customer | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Refund part or all of a captured payment; returns (refund view, replayed).
+
+    Operators refund (the API key, an admin token). A signed-in `customer` gets 404 for an
+    order that is not theirs, like an unknown one, and 403 for their own: a refund of goods
+    already received is the merchant's decision.
 
     The refund row (PENDING, with its own provider key) is committed under the payment row's
     lock, which serialises concurrent refunds, so their total never exceeds the capture; the
@@ -130,6 +136,11 @@ def create_refund(
     finishes it under the same provider key.
     """
     deps = deps or dependencies()
+    if customer is not None:
+        with deps.uow() as uow:
+            if uow.orders.get_status(order_id, customer.subject) is None:
+                raise OrderNotFound(f"order {order_id} does not exist")
+        raise Forbidden("refunds are issued by the merchant; contact the shop")
     request_hash = hashlib.sha256(
         dumps(
             {"order_id": str(order_id), "amount": request.amount, "reason": request.reason}

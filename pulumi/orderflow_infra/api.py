@@ -12,7 +12,8 @@ import pulumi_aws as aws
 
 from orderflow_infra.context import Context
 from orderflow_infra.functions import AppArgs, app_function
-from orderflow_infra.packaging import HANDLERS, render_swagger
+from orderflow_infra.identity import Identity
+from orderflow_infra.packaging import HANDLERS, AuthorizerTarget, render_swagger
 
 # Gateway responses: (type, status or None to keep API Gateway's, code, message). API
 # Gateway's own errors (unknown route, missing key, throttling) then share the app's
@@ -23,6 +24,7 @@ GATEWAY_RESPONSES = (
     ("MISSING_AUTHENTICATION_TOKEN", "404", "NOT_FOUND", "No such route"),
     ("RESOURCE_NOT_FOUND", "404", "NOT_FOUND", "No such route"),
     ("INVALID_API_KEY", "401", "UNAUTHORIZED", "Missing or invalid x-api-key header"),
+    ("UNAUTHORIZED", "401", "UNAUTHORIZED", "Missing, invalid or expired bearer token"),
     ("ACCESS_DENIED", "403", "FORBIDDEN", "Access denied"),
     ("THROTTLED", "429", "THROTTLED", "Too many requests"),
     ("QUOTA_EXCEEDED", "429", "QUOTA_EXCEEDED", "Usage quota exceeded"),
@@ -47,13 +49,17 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
             {"error": {"code": code, "message": message}})}}
         if status is not None:
             response["statusCode"] = status
+        if rtype == "UNAUTHORIZED":  # the JWT authorizer refused the token (RFC 6750)
+            response["responseParameters"] = {
+                "gatewayresponse.header.WWW-Authenticate": "'Bearer realm=\"orderflow\"'"}
         responses[rtype] = response
     return responses
 
 
-def rest_api_body(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool) -> str:
+def rest_api_body(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool,
+                  authorizer: AuthorizerTarget | None = None) -> str:
     """The REST API definition: chalice's swagger, the integration and the gateway responses."""
-    body = render_swagger(swagger, invoke_arn, api_key_required)
+    body = render_swagger(swagger, invoke_arn, api_key_required, authorizer)
     body["x-amazon-apigateway-gateway-responses"] = gateway_responses()
     return json.dumps(body, sort_keys=True)
 
@@ -72,13 +78,14 @@ class Api(pulumi.ComponentResource):
     api_key: aws.apigateway.ApiKey | None
 
     def __init__(self, name: str, ctx: Context, args: AppArgs,
+                 identity: Identity | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orderflow:api:Api", name, {}, opts)
         ctx = ctx.within(self)
         function, log_group = app_function(ctx, "api", HANDLERS.api, args,
                                            ctx.cfg.lambda_timeout_seconds)
         self.functions, self.log_groups = {"api": function}, {"api": log_group}
-        self._gateway(ctx, function, args)
+        self._gateway(ctx, function, args, identity)
         self.url = pulumi.Output.concat(self.stage.invoke_url, "/orders")
         outputs: dict[str, pulumi.Input[str]] = {"url": self.url,
                                                  "rest_api_id": self.rest_api.id}
@@ -86,11 +93,18 @@ class Api(pulumi.ComponentResource):
             outputs["api_key_id"] = self.api_key.id
         self.register_outputs(outputs)
 
-    def _gateway(self, ctx: Context, function: aws.lambda_.Function, args: AppArgs) -> None:
+    def _gateway(self, ctx: Context, function: aws.lambda_.Function, args: AppArgs,
+                 identity: Identity | None) -> None:
         cfg = ctx.cfg
         swagger = args.artifact.swagger
-        body = function.invoke_arn.apply(
-            lambda arn: rest_api_body(swagger, arn, cfg.api_key_required))
+        if identity is None:
+            body = function.invoke_arn.apply(
+                lambda arn: rest_api_body(swagger, arn, cfg.api_key_required))
+        else:
+            body = pulumi.Output.all(function.invoke_arn, identity.authorizer.invoke_arn).apply(
+                lambda arns: rest_api_body(
+                    swagger, arns[0], cfg.api_key_required,
+                    AuthorizerTarget(arns[1], cfg.jwt_authorizer_ttl_seconds)))
         self.rest_api = aws.apigateway.RestApi(
             "api", name=ctx.name("api"), body=body,
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(
@@ -103,6 +117,13 @@ class Api(pulumi.ComponentResource):
             source_arn=pulumi.Output.concat(self.rest_api.execution_arn, "/*"),
             opts=ctx.opts(),
         )
+        if identity is not None:
+            aws.lambda_.Permission(
+                "jwt-auth-invoke", action="lambda:InvokeFunction",
+                function=identity.authorizer.name, principal="apigateway.amazonaws.com",
+                source_arn=pulumi.Output.concat(self.rest_api.execution_arn, "/authorizers/*"),
+                opts=ctx.opts(),
+            )
         # A new deployment whenever the API definition (gateway responses included) changes.
         deployment = aws.apigateway.Deployment(
             "api-deployment", rest_api=self.rest_api.id,
@@ -114,7 +135,9 @@ class Api(pulumi.ComponentResource):
             stage_name=cfg.environment, xray_tracing_enabled=cfg.tracing_enabled,
             opts=ctx.opts(),
         )
-        self.api_key = self._key(ctx) if cfg.api_key_required else None
+        # With `auth: jwt` the order routes take bearer tokens, not API Gateway's key.
+        self.api_key = (self._key(ctx) if cfg.api_key_required and identity is None
+                        else None)
 
     def _key(self, ctx: Context) -> aws.apigateway.ApiKey:
         """The key API Gateway checks, attached to the stage through a usage plan whose

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pulumi
 
@@ -103,6 +103,13 @@ class OrderflowConfig:
     api_rate_limit: int = 50
     api_burst_limit: int = 100
     api_quota_per_day: int = 100_000
+    # Customer identity (README, Identity): `api_key` (the operator key opens every order) or
+    # `jwt` (bearer tokens from the Cognito pool the stack creates, or from `jwt_issuer`).
+    auth: str = "api_key"
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_admin_group: str = "orderflow-admins"
+    jwt_authorizer_ttl_seconds: int = 300
     tracing_enabled: bool = False
     app_env: Mapping[str, str] = field(default_factory=dict)
     artifact_dir: str = "build/package"
@@ -234,6 +241,29 @@ class _Reader:
         return {name: str(item) for name, item in value.items()}
 
 
+_ISSUER = re.compile(r"^(|https://[^\s/]+(/\S*)?)$")
+_GROUP = re.compile(r"^[\w+=,.@-]{1,128}$")
+
+
+def _identity(r: _Reader, d: type[OrderflowConfig]) -> dict[str, Any]:
+    """`auth` and the JWT settings; an external issuer needs its audience too."""
+    issuer = r.text("jwt_issuer", "", _ISSUER,
+                    "an https issuer URL such as https://example.eu.auth0.com/") or None
+    audience = r.text("jwt_audience", "", re.compile(r"^\S{0,256}$"), "an audience") or None
+    if (issuer is None) != (audience is None):
+        raise r.fail("jwt_audience" if issuer else "jwt_issuer",
+                     "set jwt_issuer and jwt_audience together (or neither, for Cognito)")
+    return {
+        "auth": r.choice("auth", d.auth, ("api_key", "jwt")),
+        "jwt_issuer": issuer,
+        "jwt_audience": audience,
+        "jwt_admin_group": r.text("jwt_admin_group", d.jwt_admin_group, _GROUP,
+                                  "a group name (letters, digits, +=,.@-)"),
+        "jwt_authorizer_ttl_seconds": r.integer("jwt_authorizer_ttl_seconds",
+                                                d.jwt_authorizer_ttl_seconds, 0, 3600),
+    }
+
+
 def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
     """Read and validate the project config; raises ConfigError naming the first bad key."""
     r = _Reader(cfg or pulumi.Config())
@@ -331,6 +361,7 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         api_rate_limit=r.integer("api_rate_limit", d.api_rate_limit, 1, 10_000),
         api_burst_limit=r.integer("api_burst_limit", d.api_burst_limit, 1, 5_000),
         api_quota_per_day=r.integer("api_quota_per_day", d.api_quota_per_day, 0, 1_000_000_000),
+        **_identity(r, d),
         tracing_enabled=r.boolean("tracing_enabled", d.tracing_enabled),
         app_env=r.env_map("app_env"),
         payment_provider=r.choice("payment_provider", d.payment_provider,

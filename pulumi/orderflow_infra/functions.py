@@ -62,7 +62,10 @@ def app_environment(ctx: Context, db: Database, msg: Messaging, payments: Paymen
         # RDS Proxy pins a client that PREPAREs to one database connection.
         "DB_PREPARED_STATEMENTS": "off" if cfg.rds_proxy_enabled else "on",
         # API Gateway checks the key; the app only declares it in its published document.
-        "API_KEY_REQUIRED": "true" if cfg.api_key_required else "false",
+        "API_KEY_REQUIRED": "true" if cfg.api_key_required and cfg.auth == "api_key"
+        else "false",
+        # jwt: the API reads the authorizer's verdict (chalicelib/auth.py) and scopes orders.
+        "AUTH": cfg.auth,
     })
     return env
 

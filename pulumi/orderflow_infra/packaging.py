@@ -32,6 +32,17 @@ PATH_TEMPLATE = re.compile(r"\{([^}+]+)\+?\}")
 # fingerprint next to the zip, so an artifact left from another tree is not deployed.
 SOURCE_DIRS = ("chalice_app", "db", "processor")
 FINGERPRINT_FILE = "source.sha256"
+# The security definition chalice names after the `@app.authorizer` function.
+AUTHORIZER_NAME = "jwt_auth"
+
+
+@dataclass(frozen=True)
+class AuthorizerTarget:
+    """Where the JWT authorizer runs in the stack (its function's invoke ARN) and how long
+    API Gateway caches its verdict per token."""
+
+    invoke_arn: str
+    ttl_seconds: int
 
 
 class ArtifactError(pulumi.RunError):
@@ -46,6 +57,8 @@ class Handlers:
     process_orders: str = "app.process_orders"
     sweep_outbox: str = "app.sweep_outbox"
     migrate: str = "app.migrate"
+    # The JWT authorizer (chalice's built-in authorizer); `make package` always includes it.
+    jwt_auth: str = "app.jwt_auth"
 
     def all(self) -> tuple[str, ...]:
         return (self.api, self.process_orders, self.sweep_outbox, self.migrate)
@@ -179,9 +192,37 @@ def _declare_path_parameters(path: str, operation: dict[str, Any]) -> None:
                 {"name": name, "in": "path", "required": True, "type": "string"})
 
 
-def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool
-                   ) -> dict[str, Any]:
+def _apply_authorizer(body: dict[str, Any], authorizer: AuthorizerTarget | None) -> None:
+    """`auth: jwt`: point chalice's authorizer definition at the stack's function with the
+    configured cache TTL. `auth: api_key`: drop it (and its use on every operation)."""
+    definitions = body.get("securityDefinitions", {})
+    definition = definitions.get(AUTHORIZER_NAME)
+    if authorizer is None:
+        definitions.pop(AUTHORIZER_NAME, None)
+        if not definitions:
+            body.pop("securityDefinitions", None)
+        for item in body.get("paths", {}).values():
+            for operation in item.values():
+                if isinstance(operation, dict) and "security" in operation:
+                    operation["security"] = [s for s in operation["security"]
+                                             if AUTHORIZER_NAME not in s]
+                    if not operation["security"]:
+                        del operation["security"]
+        return
+    if definition is None:
+        raise ArtifactError("auth is jwt but the chalice swagger has no jwt_auth authorizer; "
+                            "rebuild with `make package`")
+    settings = definition["x-amazon-apigateway-authorizer"]
+    settings["authorizerUri"] = authorizer.invoke_arn
+    settings["authorizerResultTtlInSeconds"] = authorizer.ttl_seconds
+
+
+def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: bool,
+                   authorizer: AuthorizerTarget | None = None) -> dict[str, Any]:
     """Chalice's swagger with the API Lambda's invoke ARN and, if asked, API-key security.
+
+    With `authorizer` (auth: jwt) the order routes are guarded by the JWT authorizer instead
+    of the API key: customers have no API key, and API Gateway would require both.
 
     Chalice's SAM swagger points every integration at `${APIHandler.Arn}` via `Fn::Sub`; any
     other uri means the template changed shape, so fail rather than deploy a broken API.
@@ -190,6 +231,8 @@ def render_swagger(swagger: dict[str, Any], invoke_arn: str, api_key_required: b
     under `security`, so those operations get none (even if chalice put one there).
     """
     body = copy.deepcopy(swagger)
+    _apply_authorizer(body, authorizer)
+    api_key_required = api_key_required and authorizer is None
     for path, item in body.get("paths", {}).items():
         for method, operation in item.items():
             if method not in HTTP_METHODS:

@@ -17,6 +17,7 @@ from orderflow_infra.config import load_config
 from orderflow_infra.context import Context
 from orderflow_infra.database import Database, DatabaseArgs
 from orderflow_infra.functions import AppArgs
+from orderflow_infra.identity import Identity, identity_outputs
 from orderflow_infra.messaging import Messaging
 from orderflow_infra.migration import Migration
 from orderflow_infra.monitoring import Monitoring, MonitoringArgs
@@ -47,7 +48,8 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
                      payments=payments, artifact=artifact)
     migration = Migration("migration", ctx, schema)
     code = dataclasses.replace(schema, migration=migration.run)  # new code after its schema
-    api = Api("api", ctx, code)
+    identity = Identity("identity", ctx, code) if cfg.auth == "jwt" else None
+    api = Api("api", ctx, code, identity)
     processor = OrderProcessor("order-processor", ctx, code)
     sweeper = OutboxSweeper("outbox-sweeper", ctx, code)
     functions = {**migration.functions, **api.functions, **sweeper.functions,
@@ -73,6 +75,8 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
     }
     if api.api_key is not None:
         outputs["api_key_id"] = api.api_key.id
+    if identity is not None:
+        outputs.update(identity_outputs(identity, cfg.region))
     if processor.worker is not None:
         if processor.worker.repository is not None:
             outputs["ecr_repository_url"] = processor.worker.repository.repository_url

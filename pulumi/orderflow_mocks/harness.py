@@ -6,7 +6,10 @@ mocks and returns plain recorded data, so assertions on it cannot pass by being 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
+import os
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -302,17 +305,31 @@ def deploy(config: dict[str, str], mocks: RecordingMocks | None = None, docker: 
                       component_outputs=dict(monitor.component_outputs))
 
 
+@functools.cache
 def chalice_app() -> Chalice:
     """The real application of chalice_app/app.py: its routes, handlers and so its swagger.
 
-    Imported the way `chalice package` loads it (its folder on sys.path), so the stack under
-    mocks serves exactly the routes the deployed API will, `/docs` and `/openapi.json`
-    included."""
+    Loaded the way `make package` builds it: its folder on sys.path and `AUTH=jwt`, so the
+    order routes carry the JWT authorizer, which the stack keeps or strips per its `auth`
+    setting. A module of its own name, so an `app` imported elsewhere in the same process in
+    `api_key` mode is neither used nor changed. The stack under mocks then serves exactly the
+    routes the deployed API will, `/docs` and `/openapi.json` included."""
     if str(CHALICE_APP_DIR) not in sys.path:
         sys.path.insert(0, str(CHALICE_APP_DIR))
-    import app
-
-    application: Chalice = app.app
+    spec = importlib.util.spec_from_file_location("orderflow_packaged_app",
+                                                  CHALICE_APP_DIR / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    before = os.environ.get("AUTH")
+    os.environ["AUTH"] = "jwt"
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if before is None:
+            del os.environ["AUTH"]
+        else:
+            os.environ["AUTH"] = before
+    application: Chalice = module.app
     return application
 
 
@@ -354,6 +371,8 @@ def _handlers(application: Chalice) -> dict[str, Any]:
         resources[name] = _function(source.handler_string, event)
     for function in application.pure_lambda_functions:
         resources[_resource_name(function.name)] = _function(function.handler_string)
+    for authorizer in application.builtin_auth_handlers:
+        resources[_resource_name(authorizer.name)] = _function(authorizer.handler_string)
     return resources
 
 

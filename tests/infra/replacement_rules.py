@@ -56,6 +56,12 @@ apigateway/deployment.go. The others are taken from the same provider's document
 - appautoscaling/target.go: resource_id, scalable_dimension, service_namespace ForceNew.
   appautoscaling/policy.go: name, resource_id, scalable_dimension, service_namespace
   ForceNew.
+- cognitoidp/user_pool.go: name, alias_attributes, username_attributes ForceNew (Cognito's
+  UpdateUserPool takes neither); account_recovery_setting, auto_verified_attributes
+  updatable. cognitoidp/user_pool_client.go: user_pool_id, generate_secret ForceNew; name,
+  explicit_auth_flows updatable. cognitoidp/user_group.go: name, user_pool_id ForceNew.
+- secretsmanager/secret.go: name, name_prefix ForceNew. secretsmanager/secret_version.go:
+  secret_id, secret_string ForceNew (a new value is a new version).
 
 Pulumi's own rules on top: an explicit provider whose `region` changes is replaced, and with
 it every resource it manages (pulumi-aws treats a region change as replace-forcing provider
@@ -126,6 +132,11 @@ FORCE_NEW: Mapping[str, frozenset[str]] = {typ: frozenset(props) for typ, props 
     "aws:appautoscaling/target:Target": {"resourceId", "scalableDimension", "serviceNamespace"},
     "aws:appautoscaling/policy:Policy": {"name", "resourceId", "scalableDimension",
                                          "serviceNamespace"},
+    "aws:cognito/userPool:UserPool": {"name", "aliasAttributes", "usernameAttributes"},
+    "aws:cognito/userPoolClient:UserPoolClient": {"userPoolId", "generateSecret"},
+    "aws:cognito/userGroup:UserGroup": {"name", "userPoolId"},
+    "aws:secretsmanager/secret:Secret": {"name", "namePrefix"},
+    "aws:secretsmanager/secretVersion:SecretVersion": {"secretId", "secretString"},
     "docker-build:index:Image": set(),
     "pulumi:providers:docker-build": set(),
 }.items()}

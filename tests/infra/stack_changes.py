@@ -85,6 +85,9 @@ DEFAULTS = _defaults()
 ANOTHER_BUILD = "another build"
 FARGATE = {"processor": "fargate"}
 AURORA = {"db_engine": "aurora-serverless"}
+JWT = {"auth": "jwt"}
+EXTERNAL_ISSUER = {**JWT, "jwt_issuer": "https://example.eu.auth0.com/",
+                   "jwt_audience": "orderflow-api"}
 # Every key of OrderflowConfig, at least once; the switches both ways; both stack files.
 CHANGES: tuple[Change, ...] = (
     Change("sender_email", "sales@example.com"),
@@ -134,6 +137,15 @@ CHANGES: tuple[Change, ...] = (
     Change("api_rate_limit", "100"),
     Change("api_burst_limit", "200"),
     Change("api_quota_per_day", "0"),
+    Change("auth", "jwt"),
+    Change("auth", "api_key", start=JWT),
+    Change("jwt_issuer", "https://other.eu.auth0.com/", start=EXTERNAL_ISSUER),
+    Change("jwt_audience", "another-api", start=EXTERNAL_ISSUER),
+    Change("jwt_admin_group", "operators", start=JWT),
+    Change("jwt_authorizer_ttl_seconds", "60", start=JWT),
+    Change("payment_provider", "stripe", start={"stripe_secret_key": "sk_test_simulated"}),
+    Change("stripe_api_base", "https://stripe.example.com",
+           start={"payment_provider": "stripe", "stripe_secret_key": "sk_test_simulated"}),
     Change("tracing_enabled", "true"),
     Change("app_env", json.dumps({"PAYMENT_LATENCY_MS": "100"})),
     Change("artifact_dir", ANOTHER_BUILD),

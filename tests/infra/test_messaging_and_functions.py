@@ -9,6 +9,7 @@ import pytest
 from orderflow_mocks.harness import Deployment, deploy
 
 APP_ENV_NAMES = {
+    "AUTH",
     "ORDER_QUEUE_URL",
     "ORDER_DLQ_URL",
     "NOTIFICATION_TOPIC_ARN",

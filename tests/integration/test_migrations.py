@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 import psycopg2
 
@@ -74,3 +75,39 @@ def test_the_data_tables_tests_and_benchmarks_truncate_are_those_the_migrations_
     with db.cursor() as cur:
         cur.execute("SELECT count(*) FROM idempotency_keys")
         assert cur.fetchone()[0] == 0
+
+
+def test_a_customers_order_list_is_a_keyset_scan_of_the_customer_sub_index(db):
+    """Migration 0005: "my orders", newest first and from a cursor, reads the index in order
+    (no sort, no scan of other customers' rows)."""
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from db.repository import ListQuery, OrderRepository
+
+    with db.cursor() as cur:
+        cur.execute(
+            "INSERT INTO orders (order_id, customer_email, customer_name, total_amount, status,"
+            " created_at, updated_at, customer_sub)"
+            " SELECT gen_random_uuid(), 'c@example.com', 'C', 1, 'PENDING',"
+            " now() - make_interval(secs => n), now(), 'sub-' || (n % 200)"
+            " FROM generate_series(1, 20000) AS n"
+        )
+        cur.execute("ANALYZE orders")
+        executed: list[bytes] = []
+
+        class Recording:
+            def execute(self, sql: str, params: Any) -> None:
+                executed.append(cur.mogrify(sql, params))
+
+            def fetchall(self) -> list[Any]:
+                return []
+
+        after = (datetime.now(UTC), uuid4())
+        OrderRepository(Recording()).list(  # type: ignore[arg-type]
+            ListQuery(limit=51, after=after, customer_sub="sub-7", status="PENDING")
+        )
+        cur.execute(b"EXPLAIN " + executed[0])
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "orders_customer_sub_created_idx" in plan, plan
+    assert "Sort" not in plan, plan

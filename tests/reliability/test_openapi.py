@@ -28,6 +28,24 @@ def test_document_is_valid_openapi_3_1():
         Draft202012Validator.check_schema(schema)
 
 
+def test_jwt_mode_document_is_valid_and_asks_for_a_bearer_token_on_order_routes_only():
+    from schemathesis.specs.openapi.definitions import OPENAPI_31
+
+    bearer = json.loads(render(True, bearer=True))
+    Draft202012Validator(OPENAPI_31).validate(bearer)
+    assert bearer["components"]["securitySchemes"] == {
+        "BearerAuth": {**bearer["components"]["securitySchemes"]["BearerAuth"],
+                       "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    assert bearer["security"] == [{"BearerAuth": []}]
+    assert "x-api-key" not in json.dumps(bearer)
+    for path in ("/openapi.json", "/docs"):
+        assert bearer["paths"][path]["get"]["security"] == []
+    for path, method in (("/orders", "post"), ("/orders", "get"),
+                         ("/orders/{order_id}", "get"), ("/orders/{order_id}/cancel", "post")):
+        assert "401" in bearer["paths"][path][method]["responses"], (path, method)
+
+
 def test_every_route_of_the_app_is_documented_and_nothing_else():
     from app import app
 

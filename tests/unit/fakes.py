@@ -56,6 +56,7 @@ class Store:
     refunds: list[RefundRow] = field(default_factory=list)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     outbox: list[OutboxRecord] = field(default_factory=list)
+    owners: dict[UUID, str | None] = field(default_factory=dict)
     next_id: int = 1
 
     def statuses(self, order_id: UUID) -> list[str]:
@@ -75,6 +76,7 @@ class FakeOrderRepository:
                 idempotency.request_hash, idempotency.response_status, idempotency.response_body
             )
         s.orders[order.order_id] = order
+        s.owners[order.order_id] = new.customer_sub
         s.items[order.order_id] = list(new.items)
         s.history[order.order_id] = [HistoryRow(order.status, None, order.created_at)]
         queued = self._outbox("order", order.order_id, order.status, new.queue_message)
@@ -84,11 +86,13 @@ class FakeOrderRepository:
     def idempotency_record(self, key: str) -> IdempotencyRecord | None:
         return self._store.idempotency.get(key)
 
-    def get(self, order_id: UUID) -> OrderRow | None:
+    def get(self, order_id: UUID, owner: str | None = None) -> OrderRow | None:
+        if owner is not None and self._store.owners.get(order_id) != owner:
+            return None
         return self._store.orders.get(order_id)
 
-    def get_status(self, order_id: UUID) -> str | None:
-        order = self._store.orders.get(order_id)
+    def get_status(self, order_id: UUID, owner: str | None = None) -> str | None:
+        order = self.get(order_id, owner)
         return order.status if order else None
 
     def items_for(self, order_ids: list[UUID]) -> dict[UUID, list[ItemRow]]:
@@ -98,6 +102,7 @@ class FakeOrderRepository:
         return list(reversed(self._store.history.get(order_id, [])))
 
     def list(self, query: ListQuery) -> list[OrderRow]:
+        s = self._store
         rows = sorted(
             self._store.orders.values(), key=lambda o: (o.created_at, o.order_id), reverse=True
         )
@@ -106,13 +111,14 @@ class FakeOrderRepository:
             for o in rows
             if (query.status is None or o.status == query.status)
             and (query.customer_email is None or o.customer_email == query.customer_email)
+            and (query.customer_sub is None or s.owners.get(o.order_id) == query.customer_sub)
             and (query.after is None or (o.created_at, o.order_id) < query.after)
         ]
         return rows[query.offset : query.offset + query.limit]
 
     def transition(self, step: Transition) -> int | None:
         s, order_id, target = self._store, step.order_id, step.target
-        order = s.orders.get(order_id)
+        order = self.get(order_id, step.owner)
         if order is None or order.status not in step.expected:
             return None
         if step.require_no_payment and order_id in s.payment_started:

@@ -10,8 +10,13 @@ import pytest
 
 from processor.adapters.payments.base import TransientPaymentError
 from processor.api.schemas import CreateOrderRequest, ListOrdersQuery
-from processor.domain.errors import IdempotencyKeyReused, InvalidOrderState, OrderNotFound
-from processor.domain.model import Status
+from processor.domain.errors import (
+    Forbidden,
+    IdempotencyKeyReused,
+    InvalidOrderState,
+    OrderNotFound,
+)
+from processor.domain.model import Customer, Status
 from processor.jsonutil import dumps, loads
 from processor.orders import service as orders
 from processor.processing import service as processing
@@ -121,3 +126,36 @@ def test_a_processing_order_is_cancelled_while_its_charge_has_not_started(fake):
 
     assert orders.cancel_order(order_id, deps=fake.deps)["status"] == "CANCELLED"
     assert fake.store.statuses(order_id) == ["PENDING", "PROCESSING", "CANCELLED"]
+
+
+ADA = Customer(subject="sub-ada", email="ada@example.com")
+EVE = Customer(subject="sub-eve", email="ada@example.com")  # same email, another person
+
+
+def test_a_customers_idempotency_key_never_replays_another_customers_order(fake):
+    orders.create_order(request(), "shared-key", deps=fake.deps, customer=ADA)
+    with pytest.raises(IdempotencyKeyReused):
+        orders.create_order(request(), "shared-key", deps=fake.deps, customer=EVE)
+    assert len(fake.store.orders) == 1
+
+
+def test_ownership_follows_the_subject_not_the_email(fake):
+    body, _ = orders.create_order(request(), deps=fake.deps, customer=ADA)
+    order_id = UUID(body["order_id"])
+    with pytest.raises(OrderNotFound):
+        orders.get_order(order_id, deps=fake.deps, customer=EVE)
+    with pytest.raises(OrderNotFound):
+        orders.cancel_order(order_id, deps=fake.deps, customer=EVE)
+    query = ListOrdersQuery.model_validate({"customer_email": "ada@example.com"})
+    assert orders.list_orders(query, deps=fake.deps, customer=EVE)["orders"] == []
+    assert orders.get_order(order_id, deps=fake.deps, customer=ADA)["status"] == "PENDING"
+    assert orders.get_order(order_id, deps=fake.deps)["status"] == "PENDING"  # the operator
+
+
+def test_a_customer_orders_only_in_their_own_verified_name(fake):
+    with pytest.raises(Forbidden):
+        orders.create_order(request("bob@example.com"), deps=fake.deps, customer=ADA)
+    with pytest.raises(Forbidden):
+        orders.create_order(request(), deps=fake.deps, customer=Customer("sub-ada", None))
+    body, _ = orders.create_order(request("ADA@example.com"), deps=fake.deps, customer=ADA)
+    assert fake.store.owners[UUID(body["order_id"])] == "sub-ada"
