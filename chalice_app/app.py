@@ -82,6 +82,17 @@ def cancel_order(order_id: str) -> Response:
     return json_response(order_service.cancel_order(order_service.parse_order_id(order_id)))
 
 
+@app.route("/webhooks/stripe", methods=["POST"])
+@api_view
+def stripe_webhook() -> Response:
+    """Public: Stripe holds no API key. The `Stripe-Signature` header, checked against the
+    raw body before anything is parsed or stored, is what authenticates the caller."""
+    from processor.webhooks.service import receive
+
+    request = app.current_request
+    return json_response(receive(request.raw_body or b"", request.headers.get("stripe-signature")))
+
+
 @app.route("/openapi.json", methods=["GET"])
 @api_view
 def openapi_document() -> Response:

@@ -52,6 +52,10 @@ class Settings:
     order_message_confirm_seconds: float
     retry_visibility_base_seconds: int
     customer_email_statuses: frozenset[str]
+    stripe_webhook_secret: str | None
+    stripe_webhook_secret_arn: str | None
+    webhook_max_body_bytes: int
+    webhook_tolerance_seconds: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,6 +86,13 @@ class Settings:
             retry_visibility_base_seconds=_int("RETRY_VISIBILITY_BASE_SECONDS", 2),
             # SES bills per email: which saved statuses email the customer (SNS gets them all).
             customer_email_statuses=_statuses("CUSTOMER_EMAIL_STATUSES"),
+            # The webhook signing secret: the value locally, its Secrets Manager ARN in the
+            # stack. Several secrets, comma-separated, while an endpoint's secret is rolled.
+            stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+            stripe_webhook_secret_arn=os.environ.get("STRIPE_WEBHOOK_SECRET_ARN") or None,
+            # Stripe's events are a few KB; a PaymentIntent with many charges stays far below.
+            webhook_max_body_bytes=_int("WEBHOOK_MAX_BODY_BYTES", 262_144),
+            webhook_tolerance_seconds=_int("WEBHOOK_TOLERANCE_SECONDS", 300),
         )
 
 

@@ -18,7 +18,10 @@ from processor.adapters.aws import reset_clients
 from processor.config import settings
 from processor.entrypoints.local import create_aws_resources
 
-TABLES = "orders, order_items, order_status_history, idempotency_keys, outbox, payments"
+TABLES = (
+    "orders, order_items, order_status_history, idempotency_keys, outbox, payments,"
+    " provider_events, reconciler_runs"
+)
 
 
 @pytest.fixture(scope="session")

@@ -126,15 +126,25 @@ def _json(schema_name: str) -> dict[str, Any]:
 
 
 _ERRORS = {
-    "400": ("BadRequest", "VALIDATION_ERROR (see `details`) or INVALID_JSON."),
+    "400": (
+        "BadRequest",
+        "VALIDATION_ERROR (see `details`), INVALID_JSON, or INVALID_SIGNATURE (webhook).",
+    ),
     "401": ("Unauthorized", "UNAUTHORIZED: `x-api-key` is missing or wrong (local server)."),
     "403": ("Forbidden", "UNAUTHORIZED: `x-api-key` is missing or wrong (API Gateway)."),
     "404": ("NotFound", "ORDER_NOT_FOUND."),
     "409": ("Conflict", "IDEMPOTENCY_KEY_REUSED or INVALID_ORDER_STATE."),
-    "413": ("PayloadTooLarge", "PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES."),
+    "413": (
+        "PayloadTooLarge",
+        "PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES (WEBHOOK_MAX_BODY_BYTES).",
+    ),
     "415": ("UnsupportedMediaType", "UNSUPPORTED_MEDIA_TYPE: a Content-Type other than JSON."),
     "500": ("InternalError", "INTERNAL_ERROR: a bug; details are logged, never returned."),
-    "503": ("ServiceUnavailable", "SERVICE_UNAVAILABLE: the database is unreachable."),
+    "503": (
+        "ServiceUnavailable",
+        "SERVICE_UNAVAILABLE: the database is unreachable; WEBHOOK_NOT_CONFIGURED: no signing"
+        " secret.",
+    ),
 }
 
 
@@ -192,7 +202,33 @@ _ORDER_LINKS = {
 _TAGS = [
     {"name": "orders", "description": "Place, read, list and cancel orders."},
     {"name": "reference", "description": "This document and its interactive view; no key."},
+    {"name": "webhooks", "description": "Events from the payment provider; signed, no key."},
 ]
+_STRIPE_SIGNATURE = {
+    "name": "Stripe-Signature",
+    "in": "header",
+    "required": True,
+    "description": (
+        "`t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">` under the endpoint's signing"
+        " secret; several `v1` entries allowed. Older than WEBHOOK_TOLERANCE_SECONDS (300):"
+        " refused."
+    ),
+    "schema": {"type": "string"},
+}
+_WEBHOOK_RECEIPT = {
+    "type": "object",
+    "required": ["received", "duplicate", "event_id"],
+    "properties": {
+        "received": {"type": "boolean", "const": True},
+        "duplicate": {"type": "boolean", "description": "The event id was processed before."},
+        "event_id": {"type": "string"},
+        "outcome": {
+            "type": "string",
+            "enum": ["applied", "unchanged", "stale", "ignored", "disagreement", "unknown_order"],
+            "description": "What the event did to our records (absent for a duplicate).",
+        },
+    },
+}
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -304,6 +340,35 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
                         "404",
                         "409",
                     ),
+                },
+            },
+            "/webhooks/stripe": {
+                "post": {
+                    "operationId": "receiveStripeWebhook",
+                    "tags": ["webhooks"],
+                    "summary": "Receive a Stripe event",
+                    "description": (
+                        "For Stripe only: register this URL (the stack output"
+                        " `stripe_webhook_url`) in Stripe. The `Stripe-Signature` header"
+                        " authenticates the sender; no API key. Each event id is processed"
+                        " once; an event never moves an order backwards."
+                    ),
+                    **public,
+                    "parameters": [_STRIPE_SIGNATURE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Accepted (or already processed).",
+                            "content": {"application/json": {"schema": _WEBHOOK_RECEIPT}},
+                        },
+                        **{
+                            code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"}
+                            for code in ("400", "413", "415", "500", "503")
+                        },
+                    },
                 },
             },
             "/openapi.json": {

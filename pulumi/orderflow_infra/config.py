@@ -40,7 +40,9 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 RESERVED_ENV = frozenset(
     {"ORDER_QUEUE_URL", "ORDER_DLQ_URL", "NOTIFICATION_TOPIC_ARN", "SENDER_EMAIL", "DB_SECRET_ARN",
      "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME",
-     "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS"}
+     "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS",
+     # A signing secret belongs in Secrets Manager (`stripe_webhook_secret`), never in env.
+     "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_ARN"}
 )
 # Keys the Lambda runtime reserves (CreateFunction rejects them). Those without the `AWS_`
 # prefix are listed; `_HANDLER` and `_X_AMZN_TRACE_ID` already fail the name pattern. Every
@@ -96,6 +98,9 @@ class OrderflowConfig:
     tracing_enabled: bool = False
     app_env: Mapping[str, str] = field(default_factory=dict)
     artifact_dir: str = "build/package"
+    # Stripe's webhook signing secret (`whsec_...`), a Pulumi config secret: stored in Secrets
+    # Manager, the API function gets its ARN. Unset: the webhook route answers 503.
+    stripe_webhook_secret: pulumi.Output[str] | None = None
 
     @property
     def prefix(self) -> str:
@@ -205,6 +210,11 @@ class _Reader:
             return raw
 
         return self._parse(key, default, parse)
+
+    def secret(self, key: str) -> pulumi.Output[str] | None:
+        """A value set with `pulumi config set --secret`: kept an encrypted Output, never a
+        plain string in the program, the state or a log."""
+        return self._cfg.get_secret(key) or None
 
     def env_map(self, key: str) -> dict[str, str]:
         value = self._cfg.get_object(key) or {}
@@ -318,4 +328,5 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         tracing_enabled=r.boolean("tracing_enabled", d.tracing_enabled),
         app_env=r.env_map("app_env"),
         artifact_dir=r.text("artifact_dir", d.artifact_dir, re.compile(r"^\S+$"), "a path"),
+        stripe_webhook_secret=r.secret("stripe_webhook_secret"),
     )

@@ -3,6 +3,7 @@ Lambda function built from the chalice artifact (log group and role first)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -102,19 +103,23 @@ def _data_statements(cfg: OrderflowConfig, handler: str, db: Database, msg: Mess
     return relay_statements(cfg, db, msg)
 
 
-def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: int
+def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: int,
+                 extra_env: Mapping[str, pulumi.Input[str]] | None = None,
+                 extra_statements: Sequence[iam.Statement] = (),
                  ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
     """One chalice handler as a VPC Lambda function, with its own log group and role.
 
     Declared under the calling component (`ctx.within`), so each box owns its functions.
     New code serves only once its schema is in place (`args.migration`). The old code keeps
     serving while the migration runs, which is why migrations must stay compatible with it
-    (README).
+    (README). `extra_env` and `extra_statements` are what only this function needs (the API's
+    webhook signing secret).
     """
     cfg = ctx.cfg
     artifact, net = args.artifact, args.network
-    env = app_environment(ctx, args.database, args.messaging)
-    statements = _data_statements(cfg, handler, args.database, args.messaging)
+    env = {**app_environment(ctx, args.database, args.messaging), **(extra_env or {})}
+    statements = [*_data_statements(cfg, handler, args.database, args.messaging),
+                  *extra_statements]
     name = ctx.name(key)
     # Created first so Lambda does not create it with infinite retention.
     log_group = aws.cloudwatch.LogGroup(

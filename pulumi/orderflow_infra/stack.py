@@ -56,6 +56,7 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
                   **processor.log_groups}
     outputs: dict[str, Any] = {
         "api_url": api.url,
+        "stripe_webhook_url": api.webhook_url,
         "queue_url": messaging.queue.url,
         "dlq_url": messaging.dlq.url,
         "notification_topic_arn": messaging.notification_topic.arn,

@@ -304,6 +304,10 @@ def chalice_test_app() -> Chalice:
     def openapi_document() -> dict[str, str]:
         return {}
 
+    @app.route("/webhooks/stripe", methods=["POST"])
+    def stripe_webhook() -> dict[str, str]:
+        return {}
+
     @app.on_sqs_message(queue="orderflow-orders", batch_size=10)
     def process_orders(event: Any) -> dict[str, list[str]]:
         return {"batchItemFailures": []}
