@@ -91,6 +91,22 @@ def stripe_webhook() -> Response:
 
     request = app.current_request
     return json_response(receive(request.raw_body or b"", request.headers.get("stripe-signature")))
+@app.route("/orders/{order_id}/refunds", methods=["POST"])
+@api_view
+def refund_order(order_id: str) -> Response:
+    from processor.api.schemas import RefundRequestBody
+    from processor.orders import service as order_service
+    from processor.payments import service as payment_service
+
+    request = app.current_request
+    require_api_key(request)
+    body = parse_body(request, RefundRequestBody)
+    refund, replayed = payment_service.create_refund(
+        order_service.parse_order_id(order_id),
+        payment_service.RefundRequest(body.amount, body.reason),
+        idempotency_key(request),
+    )
+    return json_response(refund, 201, {"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @app.route("/openapi.json", methods=["GET"])

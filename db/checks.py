@@ -116,13 +116,16 @@ class InvariantQueries:
     def payment_mismatches(
         self, allowed: list[str], limit: int
     ) -> list[tuple[UUID, str, str | None, Any, Decimal]]:
-        """(order_id, status, payment outcome, payment amount, order total) where the pair
-        `STATUS:OUTCOME` (NONE without a payment) is not `allowed` or the amounts differ."""
+        """(order_id, status, payment status, payment amount, order total) where the pair
+        `ORDER_STATUS:PAYMENT_STATUS` (NONE without a payment) is not `allowed`, the amounts
+        differ, or more was captured than authorised or refunded than captured."""
         self._cur.execute(
-            "SELECT o.order_id, o.status, p.outcome, p.amount, o.total_amount"
+            "SELECT o.order_id, o.status, p.status, p.amount, o.total_amount"
             " FROM orders o LEFT JOIN payments p ON p.order_id = o.order_id"
-            " WHERE o.status || ':' || coalesce(p.outcome, 'NONE') <> ALL(%s)"
-            " OR p.amount <> o.total_amount LIMIT %s",
+            " WHERE o.status || ':' || coalesce(p.status, 'NONE') <> ALL(%s)"
+            " OR p.amount <> o.total_amount OR p.captured_minor > p.authorized_minor"
+            " OR p.refunded_minor > p.captured_minor"
+            " OR (p.status = 'CAPTURED') <> (p.captured_minor > 0) LIMIT %s",
             (allowed, limit),
         )
         return list(self._cur.fetchall())

@@ -64,7 +64,8 @@ CONFIRM_ORDER_MESSAGE = """, confirmed_message AS (
             )"""
 
 ORDER_COLUMNS = (
-    "order_id, customer_email, customer_name, total_amount, status, created_at, updated_at"
+    "order_id, customer_email, customer_name, total_amount, status, created_at, updated_at,"
+    " currency, payment_method"
 )
 
 
@@ -77,6 +78,8 @@ class OrderRow:
     status: str
     created_at: datetime
     updated_at: datetime
+    currency: str = "usd"
+    payment_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,13 +123,83 @@ class OutboxRecord:
     attempts: int
 
 
+PAYMENT_COLUMNS = (
+    "order_id, status, provider, currency, amount_minor, authorized_minor, captured_minor,"
+    " refunded_minor, provider_ref, decline_reason, failure_message, attempts"
+)
+
+
 @dataclass(frozen=True)
 class PaymentRow:
-    outcome: str
-    amount: Decimal
+    """An order's payment; amounts in the currency's minor units. `status` is the provider
+    side's lifecycle (AUTHORIZING ... VOIDED, see migration 0004)."""
+
+    order_id: UUID
+    status: str
+    provider: str
+    currency: str
+    amount_minor: int
+    authorized_minor: int
+    captured_minor: int
+    refunded_minor: int
     provider_ref: str | None
     decline_reason: str | None
+    failure_message: str | None
     attempts: int
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    """The authorisation intent `start_payment` commits before the provider is called."""
+
+    order_id: UUID
+    provider: str
+    amount_minor: int
+    authorize_key: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class PaymentMove:
+    """A guarded change of a payment's status (written only from one of `expected`, and with
+    `order_statuses` only while the order is in one of them), with what the provider answered.
+    `outcome` keeps the pre-0004 column current until a migration contracts it."""
+
+    order_id: UUID
+    expected: list[str]
+    target: str
+    order_statuses: list[str] | None = None
+    provider_ref: str | None = None
+    authorized_minor: int | None = None
+    captured_minor: int | None = None
+    decline_reason: str | None = None
+    failure_message: str | None = None
+    capture_key: str | None = None
+    void_key: str | None = None
+    outcome: str | None = None
+
+
+REFUND_COLUMNS = (
+    "refund_id, order_id, amount_minor, currency, reason, status, provider_key, provider_ref,"
+    " failure_message, request_key, request_hash, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    refund_id: UUID
+    order_id: UUID
+    amount_minor: int
+    currency: str
+    reason: str | None
+    status: str
+    provider_key: str
+    provider_ref: str | None
+    failure_message: str | None
+    request_key: str | None
+    request_hash: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -203,9 +276,9 @@ class OrderRepository:
                 SELECT 1 WHERE %(key)s::text IS NULL OR EXISTS (SELECT 1 FROM claimed_key)
             ), new_order AS (
                 INSERT INTO orders (order_id, customer_email, customer_name, total_amount,
-                                    status, created_at, updated_at)
+                                    status, created_at, updated_at, currency, payment_method)
                 SELECT %(order_id)s, %(email)s, %(name)s, %(total)s, %(status)s,
-                       %(now)s, %(now)s
+                       %(now)s, %(now)s, %(currency)s, %(payment_method)s
                 FROM go
             ), new_items AS (
                 INSERT INTO order_items (order_id, line_no, product_name, quantity, unit_price)
@@ -235,6 +308,8 @@ class OrderRepository:
                 "name": order.customer_name,
                 "total": order.total_amount,
                 "status": order.status,
+                "currency": order.currency,
+                "payment_method": order.payment_method,
                 "now": order.created_at,
                 "line_nos": list(range(1, len(items) + 1)),
                 "names": [item.product_name for item in items],
@@ -349,22 +424,45 @@ class OrderRepository:
         row = self._cur.fetchone()
         return row[0] if row else None
 
-    def start_payment(self, order_id: UUID, now: datetime) -> PaymentRow | None:
-        """Mark the order as being charged (which closes the cancel window) and return the
-        payment record, created on first use. None if the order is no longer PROCESSING."""
+    def start_payment(self, start: PaymentStart) -> PaymentRow | None:
+        """Commit the intent to authorise: mark the order as being charged (which closes the
+        cancel window of PROCESSING) and create its payment row, or return the existing one.
+        None if the order is no longer PROCESSING, or if a concurrent start has not committed
+        yet (the caller reads again).
+
+        The order row is written only by the first start: every later step locks the payment
+        row before the order row, and a start that locked the order row before waiting on the
+        payment row could deadlock with them."""
         self._cur.execute(
-            """
+            f"""
             WITH started AS (
-                UPDATE orders SET payment_started_at = coalesce(payment_started_at, %(now)s)
+                UPDATE orders SET payment_started_at = %(now)s
                 WHERE order_id = %(order_id)s AND status = 'PROCESSING'
-                RETURNING order_id, total_amount
+                  AND payment_started_at IS NULL
+                RETURNING order_id, total_amount, currency
+            ), new_payment AS (
+                INSERT INTO payments (order_id, amount, outcome, created_at, updated_at,
+                                      provider, currency, amount_minor, status, authorize_key)
+                SELECT order_id, total_amount, 'PENDING', %(now)s, %(now)s, %(provider)s,
+                       currency, %(amount_minor)s, 'AUTHORIZING', %(key)s
+                FROM started
+                ON CONFLICT (order_id) DO NOTHING
+                RETURNING {PAYMENT_COLUMNS}
             )
-            INSERT INTO payments (order_id, amount, outcome, created_at, updated_at)
-            SELECT order_id, total_amount, 'PENDING', %(now)s, %(now)s FROM started
-            ON CONFLICT (order_id) DO UPDATE SET updated_at = payments.updated_at
-            RETURNING outcome, amount, provider_ref, decline_reason, attempts
+            SELECT {PAYMENT_COLUMNS} FROM new_payment
+            UNION ALL
+            SELECT {PAYMENT_COLUMNS} FROM payments p
+            WHERE p.order_id = %(order_id)s AND NOT EXISTS (SELECT 1 FROM started)
+              AND EXISTS (SELECT 1 FROM orders o
+                          WHERE o.order_id = p.order_id AND o.status = 'PROCESSING')
             """,
-            {"order_id": order_id, "now": now},
+            {
+                "order_id": start.order_id,
+                "now": start.now,
+                "provider": start.provider,
+                "amount_minor": start.amount_minor,
+                "key": start.authorize_key,
+            },
         )
         row = self._cur.fetchone()
         return PaymentRow(*row) if row else None
@@ -374,20 +472,131 @@ class PaymentRepository:
     def __init__(self, cursor: Cursor) -> None:
         self._cur = cursor
 
+    def get(self, order_id: UUID, for_update: bool = False) -> PaymentRow | None:
+        """`for_update` locks the row until the transaction ends (a refund being created
+        checks the refundable amount under it)."""
+        lock = " FOR UPDATE" if for_update else ""
+        self._cur.execute(
+            f"SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = %s{lock}", (order_id,)
+        )
+        row = self._cur.fetchone()
+        return PaymentRow(*row) if row else None
+
     def record_attempts(self, order_id: UUID, attempts: int) -> None:
         self._cur.execute(
             "UPDATE payments SET attempts = attempts + %s, updated_at = now() WHERE order_id = %s",
             (attempts, order_id),
         )
 
-    def record_outcome(
-        self, order_id: UUID, outcome: str, provider_ref: str | None, decline_reason: str | None
-    ) -> None:
-        self._cur.execute(
-            "UPDATE payments SET outcome = %s, provider_ref = %s, decline_reason = %s,"
-            " updated_at = now() WHERE order_id = %s AND outcome = 'PENDING'",
-            (outcome, provider_ref, decline_reason, order_id),
+    def move(self, step: PaymentMove) -> PaymentRow | None:
+        """Apply `step` if the payment (and the order) are where it expects; None otherwise.
+        The payment row's lock serialises racing moves (a capture and a void of one
+        authorisation): the second finds the status changed and writes nothing."""
+        order_guard = (
+            " AND EXISTS (SELECT 1 FROM orders o WHERE o.order_id = payments.order_id"
+            " AND o.status = ANY(%(order_statuses)s))"
+            if step.order_statuses is not None
+            else ""
         )
+        self._cur.execute(
+            f"""
+            UPDATE payments SET
+                status = %(target)s,
+                provider_ref = coalesce(%(provider_ref)s, provider_ref),
+                authorized_minor = coalesce(%(authorized_minor)s, authorized_minor),
+                captured_minor = coalesce(%(captured_minor)s, captured_minor),
+                decline_reason = coalesce(%(decline_reason)s, decline_reason),
+                failure_message = coalesce(%(failure_message)s, failure_message),
+                capture_key = coalesce(%(capture_key)s, capture_key),
+                void_key = coalesce(%(void_key)s, void_key),
+                outcome = coalesce(%(outcome)s, outcome),
+                updated_at = now()
+            WHERE order_id = %(order_id)s AND status = ANY(%(expected)s){order_guard}
+            RETURNING {PAYMENT_COLUMNS}
+            """,
+            {
+                "order_id": step.order_id,
+                "expected": step.expected,
+                "target": step.target,
+                "order_statuses": step.order_statuses,
+                "provider_ref": step.provider_ref,
+                "authorized_minor": step.authorized_minor,
+                "captured_minor": step.captured_minor,
+                "decline_reason": step.decline_reason,
+                "failure_message": step.failure_message,
+                "capture_key": step.capture_key,
+                "void_key": step.void_key,
+                "outcome": step.outcome,
+            },
+        )
+        row = self._cur.fetchone()
+        return PaymentRow(*row) if row else None
+
+    def add_refund(self, refund: RefundRow) -> None:
+        self._cur.execute(
+            f"INSERT INTO refunds ({REFUND_COLUMNS}) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                refund.refund_id,
+                refund.order_id,
+                refund.amount_minor,
+                refund.currency,
+                refund.reason,
+                refund.status,
+                refund.provider_key,
+                refund.provider_ref,
+                refund.failure_message,
+                refund.request_key,
+                refund.request_hash,
+                refund.created_at,
+                refund.updated_at,
+            ),
+        )
+
+    def refunds(self, order_id: UUID) -> list[RefundRow]:
+        """Oldest first."""
+        self._cur.execute(
+            f"SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = %s"
+            " ORDER BY created_at, refund_id",
+            (order_id,),
+        )
+        return [RefundRow(*row) for row in self._cur.fetchall()]
+
+    def refund_by_request_key(self, key: str) -> RefundRow | None:
+        self._cur.execute(f"SELECT {REFUND_COLUMNS} FROM refunds WHERE request_key = %s", (key,))
+        row = self._cur.fetchone()
+        return RefundRow(*row) if row else None
+
+    def finish_refund(
+        self, refund_id: UUID, succeeded: bool, provider_ref: str | None, message: str | None
+    ) -> PaymentRow | None:
+        """Record a pending refund's answer and, if it succeeded, add it to the payment's
+        refunded total, in one statement; None if it was no longer pending (recorded by a
+        concurrent retry), so it is never counted twice."""
+        self._cur.execute(
+            f"""
+            WITH done AS (
+                UPDATE refunds SET status = %(status)s, provider_ref = %(ref)s,
+                                   failure_message = %(message)s, updated_at = now()
+                WHERE refund_id = %(refund_id)s AND status = 'PENDING'
+                RETURNING order_id, amount_minor, status
+            )
+            UPDATE payments p SET
+                refunded_minor = p.refunded_minor
+                    + CASE WHEN done.status = 'SUCCEEDED' THEN done.amount_minor ELSE 0 END,
+                updated_at = now()
+            FROM done WHERE p.order_id = done.order_id
+            RETURNING {", ".join("p." + c.strip() for c in PAYMENT_COLUMNS.split(","))}
+            """,
+            {
+                "status": "SUCCEEDED" if succeeded else "FAILED",
+                "ref": provider_ref,
+                "message": message,
+                "refund_id": refund_id,
+            },
+        )
+        row = self._cur.fetchone()
+        return PaymentRow(*row) if row else None
 
 
 class OutboxRepository:

@@ -16,7 +16,8 @@ from uuid import UUID
 
 from db.repository import OutboxRecord
 from db.uow import UnitOfWork
-from processor.adapters.payments import PaymentProvider, SimulatedPaymentProvider
+from processor.adapters.payments.base import PaymentProvider
+from processor.adapters.payments.simulator import SimulatedPaymentProvider
 from processor.config import Settings, settings
 from processor.outbox import relay
 
@@ -53,9 +54,21 @@ _publisher = OutboxPublisher()
 
 
 def payment_provider() -> PaymentProvider:
+    """The provider PAYMENT_PROVIDER names, built on first use. The Stripe adapter is imported
+    only then, so a function that never calls a provider never loads it."""
     global _provider
     if _provider is None:
-        _provider = SimulatedPaymentProvider(settings())
+        config = settings()
+        if config.payment_provider == "stripe":
+            from processor.adapters.payments.stripe_rest import StripeProvider, secret_key_reader
+
+            _provider = StripeProvider(
+                config.stripe_api_base,
+                secret_key_reader(config.stripe_secret_key_arn, config.stripe_api_base),
+                config.stripe_timeout_seconds,
+            )
+        else:
+            _provider = SimulatedPaymentProvider(config)
     return _provider
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from processor.domain.model import Status
+from processor.domain.money import normalise_currency
 
 
 def _float(name: str, default: float) -> float:
@@ -28,6 +29,13 @@ def _statuses(name: str) -> frozenset[str]:
     if unknown:
         raise ValueError(f"{name}: unknown status(es) {', '.join(sorted(unknown))}")
     return frozenset(chosen)
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,11 @@ class Settings:
     stripe_webhook_secret_arn: str | None
     webhook_max_body_bytes: int
     webhook_tolerance_seconds: int
+    payment_provider: str
+    default_currency: str
+    stripe_api_base: str
+    stripe_secret_key_arn: str | None
+    stripe_timeout_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -93,6 +106,14 @@ class Settings:
             # Stripe's events are a few KB; a PaymentIntent with many charges stays far below.
             webhook_max_body_bytes=_int("WEBHOOK_MAX_BODY_BYTES", 262_144),
             webhook_tolerance_seconds=_int("WEBHOOK_TOLERANCE_SECONDS", 300),
+            payment_provider=_choice("PAYMENT_PROVIDER", "simulator", ("simulator", "stripe")),
+            default_currency=normalise_currency(os.environ.get("DEFAULT_CURRENCY", "usd")),
+            stripe_api_base=os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),
+            # The key itself is never in the environment: Secrets Manager holds it (in the
+            # cloud, this ARN); locally, STRIPE_SECRET_KEY_ARN names a moto secret or is unset
+            # and localstripe takes any sk_test_ key.
+            stripe_secret_key_arn=os.environ.get("STRIPE_SECRET_KEY_ARN") or None,
+            stripe_timeout_seconds=_float("STRIPE_TIMEOUT_SECONDS", 10.0),
         )
 
 

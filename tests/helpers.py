@@ -59,32 +59,64 @@ LIFECYCLE = ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED", "COMPLET
 class CountingProvider:
     """The deterministic simulator behind a thread-safe call log.
 
-    `calls` holds (idempotency_key, attempt) per provider call; `charged_keys` holds the keys
-    the simulated processor actually decided on (a repeated key is answered from memory).
+    `calls` holds (idempotency_key, attempt) per authorisation call, `operations` holds
+    (operation, idempotency_key) for every call, and `authorizations` the answer per key
+    (`charged_keys`: the keys whose authorisation was approved).
     """
 
     def __init__(self) -> None:
         import threading
 
-        from processor.adapters.payments import SimulatedPaymentProvider
+        from processor.adapters.payments.simulator import SimulatedPaymentProvider
         from processor.config import settings
 
         self.simulator = SimulatedPaymentProvider(settings())
+        self.identifier = self.simulator.identifier
+        self.requires_payment_method = False
         self.calls: list[tuple[str, int]] = []
+        self.operations: list[tuple[str, str]] = []
+        self.authorizations: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def charge(self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int):
+    def _log(self, operation: str, key: str) -> None:
         with self._lock:
-            self.calls.append((idempotency_key, attempt))
-        return self.simulator.charge(idempotency_key, amount, customer_email, attempt)
+            self.operations.append((operation, key))
+
+    def authorize(self, request: Any) -> Any:
+        with self._lock:
+            self.calls.append((request.idempotency_key, request.attempt))
+        self._log("authorize", request.idempotency_key)
+        result = self.simulator.authorize(request)
+        with self._lock:
+            self.authorizations[request.idempotency_key] = result
+        return result
+
+    def capture(self, idempotency_key: str, reference: str, amount_minor: int) -> Any:
+        self._log("capture", idempotency_key)
+        return self.simulator.capture(idempotency_key, reference, amount_minor)
+
+    def cancel(self, idempotency_key: str, reference: str) -> Any:
+        self._log("cancel", idempotency_key)
+        return self.simulator.cancel(idempotency_key, reference)
+
+    def refund(self, idempotency_key: str, reference: str, amount_minor: int, reason: Any) -> Any:
+        self._log("refund", idempotency_key)
+        return self.simulator.refund(idempotency_key, reference, amount_minor, reason)
+
+    def retrieve(self, reference: str) -> Any:
+        return self.simulator.retrieve(reference)
+
+    def webhook_action(self, body: bytes, headers: Any) -> Any:
+        return self.simulator.webhook_action(body, headers)
 
     @property
     def charged_keys(self) -> set[str]:
-        return set(self.simulator.charges)
+        with self._lock:
+            return {key for key, result in self.authorizations.items() if result.approved}
 
 
 class BlockingProvider(CountingProvider):
-    """Holds every charge until `release` is set; `entered` is set once a charge has begun."""
+    """Holds every authorisation until `release` is set; `entered` is set once one began."""
 
     def __init__(self) -> None:
         import threading
@@ -92,12 +124,15 @@ class BlockingProvider(CountingProvider):
         super().__init__()
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.waiting = 0
 
-    def charge(self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int):
+    def authorize(self, request: Any) -> Any:
+        with self._lock:
+            self.waiting += 1
         self.entered.set()
         if not self.release.wait(timeout=30):
             raise TimeoutError("the test never released the payment provider")
-        return super().charge(idempotency_key, amount, customer_email, attempt)
+        return super().authorize(request)
 
 
 def wait_until(
@@ -129,6 +164,10 @@ def history_of(db: Any, order_id: Any) -> list[str]:
         str(order_id),
     )
     return [status for (status,) in found]
+
+
+def authorize_key(order_id: Any) -> str:
+    return f"order-{order_id}-authorize"
 
 
 def payments_of(db: Any, order_id: Any) -> list[tuple[Any, ...]]:

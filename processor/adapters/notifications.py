@@ -18,6 +18,7 @@ _SUBJECTS = {
     "FULFILLED": "Your order has shipped",
     "COMPLETED": "Your order is complete",
     "CANCELLED": "Your order was cancelled",
+    "REFUNDED": "Your order was refunded",
 }
 
 
@@ -37,7 +38,8 @@ def render_email(order: dict[str, Any], status: str, reason: str | None) -> tupl
             f"  {item['quantity']} x {item['product_name']} @ {item['unit_price']}"
             f" = {item['subtotal']}"
         )
-    lines += [f"Total: {order['total_amount']}", "", "Thank you for your order."]
+    total = f"Total: {order['total_amount']} {str(order.get('currency', '')).upper()}"
+    lines += [total.rstrip(), "", "Thank you for your order."]
     return f"{_SUBJECTS.get(status, 'Order update')} ({short_id})", "\n".join(lines)
 
 

@@ -81,6 +81,8 @@ def _normalise(node: Any) -> Any:
 
 _MODELS: list[tuple[type[BaseModel], str]] = [
     (schemas.CreateOrderRequest, "validation"),
+    (schemas.RefundRequestBody, "validation"),
+    (schemas.RefundOut, "serialization"),
     (schemas.ListOrdersQuery, "validation"),
     (schemas.CreatedOrder, "serialization"),
     (schemas.OrderDetail, "serialization"),
@@ -133,7 +135,10 @@ _ERRORS = {
     "401": ("Unauthorized", "UNAUTHORIZED: `x-api-key` is missing or wrong (local server)."),
     "403": ("Forbidden", "UNAUTHORIZED: `x-api-key` is missing or wrong (API Gateway)."),
     "404": ("NotFound", "ORDER_NOT_FOUND."),
-    "409": ("Conflict", "IDEMPOTENCY_KEY_REUSED or INVALID_ORDER_STATE."),
+    "409": (
+        "Conflict",
+        "IDEMPOTENCY_KEY_REUSED, INVALID_ORDER_STATE or (refunds) REFUND_EXCEEDS_CAPTURED.",
+    ),
     "413": (
         "PayloadTooLarge",
         "PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES (WEBHOOK_MAX_BODY_BYTES).",
@@ -142,8 +147,9 @@ _ERRORS = {
     "500": ("InternalError", "INTERNAL_ERROR: a bug; details are logged, never returned."),
     "503": (
         "ServiceUnavailable",
-        "SERVICE_UNAVAILABLE: the database is unreachable; WEBHOOK_NOT_CONFIGURED: no signing"
-        " secret.",
+        "SERVICE_UNAVAILABLE: the database is unreachable; PAYMENT_PROVIDER_UNAVAILABLE: the"
+        " payment provider did not answer (retry; the operation completes then);"
+        " WEBHOOK_NOT_CONFIGURED: no webhook signing secret.",
     ),
 }
 
@@ -197,6 +203,11 @@ _ORDER_LINKS = {
         "operationId": "cancelOrder",
         "parameters": {"order_id": "$response.body#/order_id"},
         "description": "Cancel the order just created.",
+    },
+    "RefundOrder": {
+        "operationId": "refundOrder",
+        "parameters": {"order_id": "$response.body#/order_id"},
+        "description": "Refund the order just created (once its payment is captured).",
     },
 }
 _TAGS = [
@@ -263,6 +274,10 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
     }
     created["201"]["links"] = _ORDER_LINKS
     order = _responses(api_key_required, ("200", "OrderDetail", "The order."), "400", "404")
+    refunded = _responses(
+        api_key_required, ("201", "RefundOut", "The refund."), "400", "404", "409", "413"
+    )
+    refunded["201"]["headers"] = created["201"]["headers"]
     order["200"]["links"] = {"CancelOrder": _ORDER_LINKS["CancelOrder"]}
     public = {"security": []} if api_key_required else {}
     key_note = (
@@ -326,11 +341,13 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
                 "post": {
                     "operationId": "cancelOrder",
                     "tags": ["orders"],
-                    "summary": "Cancel an order before its payment starts",
+                    "summary": "Cancel an order before its payment is captured",
                     "description": (
-                        "Allowed while PENDING, and while PROCESSING until the charge starts;"
-                        " later it is refused (409). Cancelling a cancelled order is a harmless"
-                        " no-op."
+                        "Allowed while PENDING, while PROCESSING until the authorisation"
+                        " starts, and in PAYMENT_CONFIRMED, where it voids the authorisation"
+                        " (nothing is ever captured). Refused (409) once the capture has begun"
+                        " or later: refund a captured order instead. Cancelling a cancelled"
+                        " order is a harmless no-op."
                     ),
                     "parameters": [_ORDER_ID],
                     "responses": _responses(
@@ -369,6 +386,24 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
                             for code in ("400", "413", "415", "500", "503")
                         },
                     },
+                },
+            },
+            "/orders/{order_id}/refunds": {
+                "post": {
+                    "operationId": "refundOrder",
+                    "tags": ["orders"],
+                    "summary": "Refund part or all of a captured payment",
+                    "description": (
+                        "Allowed in FULFILLED and COMPLETED. No `amount` refunds everything"
+                        " captured and not yet refunded; the refunded total never exceeds the"
+                        " captured amount (409 REFUND_EXCEEDS_CAPTURED). When everything is"
+                        " refunded the order becomes REFUNDED. Send an `Idempotency-Key` to"
+                        " retry safely (a retry also finishes a refund the provider did not"
+                        " answer)."
+                    ),
+                    "parameters": [_ORDER_ID, _IDEMPOTENCY_KEY],
+                    "requestBody": {"required": True, "content": _json("RefundRequestBody")},
+                    "responses": refunded,
                 },
             },
             "/openapi.json": {

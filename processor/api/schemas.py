@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     PrivateAttr,
     StrictInt,
     field_validator,
@@ -22,6 +23,10 @@ from pydantic import (
 
 from processor.api.pagination import CURSOR_PATTERN
 from processor.domain.model import CENT, LineItem, Status, order_total
+from processor.domain.money import CURRENCIES, normalise_currency, to_minor
+
+# Both cases of each accepted code (the server accepts any case; the document lists these).
+CURRENCY_CODES: list[JsonValue] = [*sorted(CURRENCIES), *sorted(c.upper() for c in CURRENCIES)]
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
@@ -110,14 +115,38 @@ class CreateOrderRequest(BaseModel):
         min_length=1, max_length=200, pattern=TEXT_PATTERN, examples=["Ada Lovelace"]
     )
     items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
+    currency: str | None = Field(
+        default=None,
+        description="ISO 4217 code, any case; stored and returned in lower case. Default: the"
+        " server's DEFAULT_CURRENCY (usd). Zero-decimal currencies (jpy...) take whole prices.",
+        examples=["usd"],
+        json_schema_extra={"enum": CURRENCY_CODES},
+    )
+    payment_method: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="The provider's payment-method id (required with Stripe), e.g."
+        " `pm_card_visa`; the simulator gives Stripe's test ids their Stripe meaning.",
+        examples=["pm_card_visa"],
+    )
 
     _email = field_validator("customer_email")(normalise_email)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_currency(value)
 
     _total: Decimal = PrivateAttr()
 
     @model_validator(mode="after")
     def _work_out_total(self) -> CreateOrderRequest:
         self._total = order_total(self.line_items())
+        if self.currency is not None:
+            for item in self.items:  # 24.99 JPY does not exist; never round a price
+                to_minor(item.unit_price, self.currency)
         return self
 
     def line_items(self) -> list[LineItem]:
@@ -172,6 +201,7 @@ class _OrderFields(BaseModel):
     customer_email: str
     customer_name: str
     total_amount: Decimal
+    currency: str = Field(description="ISO 4217, lower case.", examples=["usd"])
     status: Status
     items: list[OrderItemOut]
     created_at: datetime
@@ -194,8 +224,56 @@ class StatusChange(BaseModel):
     created_at: datetime
 
 
+class PaymentOut(BaseModel):
+    provider: str = Field(examples=["stripe"])
+    provider_reference: str | None = Field(
+        description="The provider's id, e.g. the PaymentIntent id.", examples=["pi_123"]
+    )
+    status: str = Field(
+        description="AUTHORIZING, AUTHORIZED, DECLINED, CAPTURING, CAPTURED, CAPTURE_FAILED,"
+        " VOIDING or VOIDED (an *ING status: the provider call is under way or will be"
+        " repeated)."
+    )
+    currency: str
+    amount_authorized: Decimal
+    amount_captured: Decimal
+    amount_refunded: Decimal
+
+
+class RefundRequestBody(BaseModel):
+    """Both optional: no amount refunds everything captured and not yet refunded."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    amount: (
+        Annotated[
+            Decimal,
+            BeforeValidator(_exact_number),
+            Field(gt=0, le=MAX_TOTAL, examples=[10.5], json_schema_extra={"decimal_places": 2}),
+            AfterValidator(_whole_cents),
+        ]
+        | None
+    ) = None
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=500, pattern=TEXT_PATTERN, examples=["damaged"]
+    )
+
+
+class RefundOut(BaseModel):
+    refund_id: UUID
+    order_id: UUID
+    amount: Decimal
+    currency: str
+    reason: str | None
+    status: str = Field(description="PENDING, SUCCEEDED or FAILED.")
+    provider_reference: str | None
+    created_at: datetime
+
+
 class OrderDetail(OrderOut):
     status_history: list[StatusChange] = Field(description="Newest first.")
+    payment: PaymentOut | None = Field(description="None until the payment is started.")
+    refunds: list[RefundOut] = Field(description="Oldest first.")
 
 
 class OrderPage(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from db.repository import HistoryRow, ItemRow, OrderRow
+from db.repository import HistoryRow, ItemRow, OrderRow, PaymentRow, RefundRow
 from processor.domain.model import to_money
+from processor.domain.money import from_minor
 
 
 def item_view(item: ItemRow) -> dict[str, Any]:
@@ -23,6 +24,7 @@ def order_view(order: OrderRow, items: list[ItemRow]) -> dict[str, Any]:
         "customer_email": order.customer_email,
         "customer_name": order.customer_name,
         "total_amount": to_money(order.total_amount),
+        "currency": order.currency,
         "status": order.status,
         "items": [item_view(item) for item in items],
         "created_at": order.created_at,
@@ -40,6 +42,7 @@ HISTORY_MESSAGES = {
     "FULFILLED": "Order has been fulfilled",
     "COMPLETED": "Order completed",
     "CANCELLED": "Order cancelled",
+    "REFUNDED": "Order refunded",
 }
 
 
@@ -58,3 +61,32 @@ def history_view(history: list[HistoryRow]) -> list[dict[str, Any]]:
         }
         for row in history
     ]
+
+
+def payment_view(payment: PaymentRow | None) -> dict[str, Any] | None:
+    """Amounts as exact decimals of the order's currency (stored in minor units)."""
+    if payment is None:
+        return None
+    currency = payment.currency
+    return {
+        "provider": payment.provider,
+        "provider_reference": payment.provider_ref,
+        "status": payment.status,
+        "currency": currency,
+        "amount_authorized": from_minor(payment.authorized_minor, currency),
+        "amount_captured": from_minor(payment.captured_minor, currency),
+        "amount_refunded": from_minor(payment.refunded_minor, currency),
+    }
+
+
+def refund_view(refund: RefundRow) -> dict[str, Any]:
+    return {
+        "refund_id": str(refund.refund_id),
+        "order_id": str(refund.order_id),
+        "amount": from_minor(refund.amount_minor, refund.currency),
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "status": refund.status,
+        "provider_reference": refund.provider_ref,
+        "created_at": refund.created_at,
+    }

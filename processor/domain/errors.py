@@ -80,3 +80,11 @@ class ServiceUnavailable(ServiceError, status_code=503, code="SERVICE_UNAVAILABL
 
 
 class InternalError(ServiceError, status_code=500, code="INTERNAL_ERROR"): ...
+
+
+class RefundExceedsCaptured(ServiceError, status_code=409, code="REFUND_EXCEEDS_CAPTURED"): ...
+
+
+class PaymentProviderUnavailable(
+    ServiceError, status_code=503, code="PAYMENT_PROVIDER_UNAVAILABLE"
+): ...

@@ -18,6 +18,7 @@ class Status(StrEnum):
     FULFILLED = "FULFILLED"
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"
+    REFUNDED = "REFUNDED"
 
 
 # The whole lifecycle in one table: status -> statuses it may move to.
@@ -26,14 +27,27 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PROCESSING: frozenset(
         {Status.PAYMENT_CONFIRMED, Status.PAYMENT_FAILED, Status.CANCELLED}
     ),
-    Status.PAYMENT_CONFIRMED: frozenset({Status.FULFILLED}),
-    Status.FULFILLED: frozenset({Status.COMPLETED}),
-    Status.COMPLETED: frozenset(),
+    # PAYMENT_FAILED here: the provider refused the capture for good (an expired or voided
+    # authorisation); CANCELLED: the authorisation was voided.
+    Status.PAYMENT_CONFIRMED: frozenset(
+        {Status.FULFILLED, Status.PAYMENT_FAILED, Status.CANCELLED}
+    ),
+    Status.FULFILLED: frozenset({Status.COMPLETED, Status.REFUNDED}),
+    Status.COMPLETED: frozenset({Status.REFUNDED}),
     Status.PAYMENT_FAILED: frozenset(),
     Status.CANCELLED: frozenset(),
+    Status.REFUNDED: frozenset(),
 }
 
-FINAL_STATUSES: frozenset[Status] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# Where the processor's work ends. COMPLETED is one although a refund may still follow: that
+# move is the customer's (POST /orders/{id}/refunds), never a processing step.
+FINAL_STATUSES: frozenset[Status] = frozenset(
+    {Status.COMPLETED, Status.PAYMENT_FAILED, Status.CANCELLED, Status.REFUNDED}
+)
+# Once captured, money goes back through refunds only.
+REFUNDABLE_STATUSES: frozenset[Status] = frozenset(
+    s for s, nxt in TRANSITIONS.items() if Status.REFUNDED in nxt
+)
 CANCELLABLE_STATUSES: frozenset[Status] = frozenset(
     s for s, nxt in TRANSITIONS.items() if Status.CANCELLED in nxt
 )

@@ -21,7 +21,10 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.entrypoints.localstripe import LocalStripe
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO / ".local"
@@ -105,7 +108,7 @@ class LocalServices:
     """Backing services and the environment variables that point at them."""
 
     env: dict[str, str]
-    emulators: tuple[MotoProcess, ...]
+    emulators: tuple[MotoProcess | LocalStripe, ...]
     postgres: Any | None
 
     def stop(self) -> None:
@@ -148,8 +151,35 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
     }
     os.environ.update(env)
     env.update(create_aws_resources(env["SENDER_EMAIL"]))
+    emulators: tuple[MotoProcess | LocalStripe, ...] = (moto, ses)
+    if os.environ.get("PAYMENT_PROVIDER", "simulator").lower() == "stripe":
+        stripe = start_localstripe(int(os.environ.get("STRIPE_PORT", "8420")))
+        emulators += (stripe,)
+        env.update(stripe_environment(stripe.api_base))
     os.environ.update(env)
-    return LocalServices(env=env, emulators=(moto, ses), postgres=postgres)
+    return LocalServices(env=env, emulators=emulators, postgres=postgres)
+
+
+def start_localstripe(port: int) -> LocalStripe:
+    """localstripe for `PAYMENT_PROVIDER=stripe` (see processor/entrypoints/localstripe.py)."""
+    from processor.entrypoints import localstripe
+
+    return localstripe.spawn(port or free_port()).wait_ready()
+
+
+def stripe_environment(api_base: str) -> dict[str, str]:
+    """Point the app at a Stripe API (localstripe here) with its key in Secrets Manager (moto),
+    read at run time as in the cloud: the key itself is in no environment variable."""
+    import boto3
+
+    arn = boto3.client("secretsmanager").create_secret(
+        Name=f"orderflow-stripe-secret-key-{os.getpid()}", SecretString="sk_test_orderflow_local"
+    )["ARN"]
+    return {
+        "PAYMENT_PROVIDER": "stripe",
+        "STRIPE_API_BASE": api_base,
+        "STRIPE_SECRET_KEY_ARN": arn,
+    }
 
 
 def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
@@ -348,6 +378,12 @@ def _processor_line(processor: str) -> str:
     }[processor]
 
 
+def _payments_line(env: dict[str, str]) -> str:
+    if env.get("PAYMENT_PROVIDER") == "stripe":
+        return f"Stripe (localstripe at {env['STRIPE_API_BASE']}); orders need payment_method"
+    return "the deterministic simulator (PAYMENT_PROVIDER=stripe for localstripe)"
+
+
 def _print_services_banner(port: int, env: dict[str, str], processor: str) -> None:
     print(
         f"""
@@ -355,6 +391,7 @@ orderflow services are running (the API is yours to serve)
   AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
+  Payments     {_payments_line(env)}
 
 Serve the API with chalice local: in another shell, from {REPO}, run
   . {_venv()}/bin/activate
@@ -375,10 +412,12 @@ orderflow is running
   AWS (moto)   {env["AWS_ENDPOINT_URL"]} (SES: {env["AWS_ENDPOINT_URL_SES"]})
   PostgreSQL   {env["DATABASE_URL"]}
   Processor    {_processor_line(processor)}
+  Payments     {_payments_line(env)}
 
 Try:
   curl -s -X POST {base}/orders -H 'Content-Type: application/json' \\
     -d '{{"customer_email": "ada@example.com", "customer_name": "Ada",
+         "payment_method": "pm_card_visa", "currency": "usd",
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 

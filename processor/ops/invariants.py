@@ -40,16 +40,18 @@ from processor.jsonutil import dumps
 DEFAULT_DEADLINE_SECONDS = 300.0
 DEFAULT_LIMIT = 100
 
-# The payment outcome each status implies ("NONE": no payment row). A charge is recorded in the
-# same transaction as PROCESSING -> PAYMENT_CONFIRMED/PAYMENT_FAILED, so nothing else is valid.
-PAYMENT_OUTCOMES: dict[Status, frozenset[str]] = {
+# The payment status each order status allows ("NONE": no payment row). Each payment answer is
+# recorded in the same transaction as the order's status change it causes, so only the intents
+# (*ING) can be seen beside the status before it.
+PAYMENT_STATUSES: dict[Status, frozenset[str]] = {
     Status.PENDING: frozenset({"NONE"}),
-    Status.PROCESSING: frozenset({"NONE", "PENDING"}),  # charge not started / not yet answered
-    Status.PAYMENT_CONFIRMED: frozenset({"CHARGED"}),
-    Status.FULFILLED: frozenset({"CHARGED"}),
-    Status.COMPLETED: frozenset({"CHARGED"}),
-    Status.PAYMENT_FAILED: frozenset({"DECLINED"}),
-    Status.CANCELLED: frozenset({"NONE"}),
+    Status.PROCESSING: frozenset({"NONE", "AUTHORIZING"}),  # not started / not yet answered
+    Status.PAYMENT_CONFIRMED: frozenset({"AUTHORIZED", "CAPTURING", "VOIDING"}),
+    Status.FULFILLED: frozenset({"CAPTURED"}),
+    Status.COMPLETED: frozenset({"CAPTURED"}),
+    Status.REFUNDED: frozenset({"CAPTURED"}),
+    Status.PAYMENT_FAILED: frozenset({"DECLINED", "CAPTURE_FAILED"}),
+    Status.CANCELLED: frozenset({"NONE", "VOIDED"}),
 }
 
 
@@ -90,7 +92,7 @@ def valid_paths() -> list[str]:
 
 
 def allowed_payments() -> list[str]:
-    return [f"{status}:{outcome}" for status, ok in PAYMENT_OUTCOMES.items() for outcome in ok]
+    return [f"{status}:{payment}" for status, ok in PAYMENT_STATUSES.items() for payment in ok]
 
 
 def check(

@@ -22,7 +22,7 @@ from db.repository import (
     Transition,
 )
 from processor.api.pagination import decode_cursor, encode_cursor
-from processor.api.views import history_view, order_view
+from processor.api.views import history_view, order_view, payment_view, refund_view
 from processor.bootstrap import Dependencies, dependencies
 from processor.domain.errors import (
     IdempotencyKeyReused,
@@ -30,9 +30,11 @@ from processor.domain.errors import (
     OrderNotFound,
     ValidationFailed,
 )
-from processor.domain.model import CANCELLABLE_STATUSES, Status
+from processor.domain.model import REFUNDABLE_STATUSES, Status
 from processor.jsonutil import dumps, loads
 from processor.observability import correlation_id, emit_metric, log_context
+from processor.payments import service as payments
+from processor.payments.service import CANCEL_REASON
 
 if TYPE_CHECKING:  # request models arrive validated; the services never load pydantic
     from processor.api.schemas import CreateOrderRequest, ListOrdersQuery
@@ -66,6 +68,11 @@ def create_order(
     at once; if SQS is down the sweeper sends it later, so an accepted order is never lost.
     """
     deps = deps or dependencies()
+    if request.payment_method is None and deps.payments.requires_payment_method:
+        raise ValidationFailed(
+            f"payment_method is required with the {deps.payments.identifier} payment provider",
+            [{"field": "payment_method", "message": "required"}],
+        )
     order_id = uuid4()
     now = _now()
     items = [ItemRow(i.product_name, i.quantity, i.unit_price) for i in request.items]
@@ -77,6 +84,8 @@ def create_order(
         status=Status.PENDING.value,
         created_at=now,
         updated_at=now,
+        currency=request.currency or deps.settings.default_currency,
+        payment_method=request.payment_method,
     )
     view = order_view(order, items)
     del view["updated_at"]
@@ -119,6 +128,8 @@ def get_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any
             raise OrderNotFound(f"order {order_id} does not exist")
         view = order_view(order, uow.orders.items_for([order_id])[order_id])
         view["status_history"] = history_view(uow.orders.history(order_id))
+        view["payment"] = payment_view(uow.payments.get(order_id))
+        view["refunds"] = [refund_view(r) for r in uow.payments.refunds(order_id)]
     return view
 
 
@@ -148,31 +159,43 @@ def list_orders(query: ListOrdersQuery, deps: Dependencies | None = None) -> dic
 
 
 def cancel_order(order_id: UUID, deps: Dependencies | None = None) -> dict[str, Any]:
-    """Cancel before payment starts; cancelling a cancelled order is a harmless no-op."""
+    """Cancel before authorisation, or void the authorisation in PAYMENT_CONFIRMED (never
+    once the capture has begun); cancelling a cancelled order is a harmless no-op."""
     deps = deps or dependencies()
     with deps.uow() as uow:
         note_id = uow.orders.transition(
             Transition(
                 order_id,
-                [s.value for s in CANCELLABLE_STATUSES],
+                [Status.PENDING.value, Status.PROCESSING.value],
                 Status.CANCELLED.value,
                 _now(),
-                reason="cancelled by customer",
+                reason=CANCEL_REASON,
                 require_no_payment=True,
             )
         )
-        if note_id is None:
-            current = uow.orders.get_status(order_id)
-            if current is None:
-                raise OrderNotFound(f"order {order_id} does not exist")
-            if current != Status.CANCELLED:
-                raise InvalidOrderState(
-                    f"order is {current} and can no longer be cancelled",
-                    [{"field": "status", "message": current}],
-                )
+        current = uow.orders.get_status(order_id)
         uow.commit()
+    if current is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
     if note_id is not None:
         # Every unsent notification of the order, oldest first: create_order leaves the PENDING
         # email to the processor, and it must not arrive after the cancellation (or never).
         deps.publisher.publish_notifications(order_id)
+    elif current == Status.PAYMENT_CONFIRMED:
+        if not payments.void_and_cancel(order_id, deps):  # the capture claimed it first
+            raise InvalidOrderState(
+                _not_cancellable(current), [{"field": "status", "message": current}]
+            )
+    elif current != Status.CANCELLED:
+        raise InvalidOrderState(
+            _not_cancellable(current), [{"field": "status", "message": current}]
+        )
     return get_order(order_id, deps)
+
+
+def _not_cancellable(status: str) -> str:
+    if Status(status) in REFUNDABLE_STATUSES:
+        return f"order is {status}: its payment was captured; use POST /orders/{{order_id}}/refunds"
+    if status == Status.PAYMENT_CONFIRMED:
+        return "order is PAYMENT_CONFIRMED and its payment is being captured"
+    return f"order is {status} and can no longer be cancelled"

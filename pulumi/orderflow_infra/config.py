@@ -40,7 +40,8 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 RESERVED_ENV = frozenset(
     {"ORDER_QUEUE_URL", "ORDER_DLQ_URL", "NOTIFICATION_TOPIC_ARN", "SENDER_EMAIL", "DB_SECRET_ARN",
      "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME",
-     "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS",
+     "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS", "PAYMENT_PROVIDER",
+     "STRIPE_API_BASE", "STRIPE_SECRET_KEY_ARN",
      # A signing secret belongs in Secrets Manager (`stripe_webhook_secret`), never in env.
      "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_ARN"}
 )
@@ -98,6 +99,8 @@ class OrderflowConfig:
     tracing_enabled: bool = False
     app_env: Mapping[str, str] = field(default_factory=dict)
     artifact_dir: str = "build/package"
+    payment_provider: str = "simulator"
+    stripe_api_base: str = "https://api.stripe.com"
     # Stripe's webhook signing secret (`whsec_...`), a Pulumi config secret: stored in Secrets
     # Manager, the API function gets its ARN. Unset: the webhook route answers 503.
     stripe_webhook_secret: pulumi.Output[str] | None = None
@@ -327,6 +330,10 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         api_key_required=r.boolean("api_key_required", d.api_key_required),
         tracing_enabled=r.boolean("tracing_enabled", d.tracing_enabled),
         app_env=r.env_map("app_env"),
+        payment_provider=r.choice("payment_provider", d.payment_provider,
+                                  ("simulator", "stripe")),
+        stripe_api_base=r.text("stripe_api_base", d.stripe_api_base,
+                               re.compile(r"^https://[^\s/]+$"), "an https:// base URL"),
         artifact_dir=r.text("artifact_dir", d.artifact_dir, re.compile(r"^\S+$"), "a path"),
         stripe_webhook_secret=r.secret("stripe_webhook_secret"),
     )

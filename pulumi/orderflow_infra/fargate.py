@@ -140,10 +140,10 @@ def fargate_worker(ctx: Context, args: AppArgs) -> FargateWorker:
         iam.log_statement(log_group),
     ])
     task_role = iam.service_role(ctx, "worker-task-role", "ecs-tasks.amazonaws.com",
-                                 processor_statements(cfg, db, msg))
+                                 processor_statements(cfg, db, msg, args.payments))
     cluster = aws.ecs.Cluster("cluster", name=ctx.name("cluster"), opts=ctx.opts())
 
-    env = app_environment(ctx, db, msg)
+    env = app_environment(ctx, db, msg, args.payments)
     env["WORKER_CONCURRENCY"] = str(cfg.worker_concurrency)
     container = {
         "name": CONTAINER_NAME,

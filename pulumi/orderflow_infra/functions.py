@@ -16,6 +16,7 @@ from orderflow_infra.database import Database
 from orderflow_infra.messaging import Messaging
 from orderflow_infra.network import Network
 from orderflow_infra.packaging import HANDLERS, ChaliceArtifact
+from orderflow_infra.payments import Payments
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class AppArgs:
     network: Network
     database: Database
     messaging: Messaging
+    payments: Payments
     artifact: ChaliceArtifact
     migration: pulumi.Resource | None = None
 
@@ -38,10 +40,13 @@ class AppArgs:
         return [self.migration] if self.migration is not None else []
 
 
-def app_environment(ctx: Context, db: Database, msg: Messaging) -> dict[str, pulumi.Input[str]]:
-    """Variables the app reads (DSN is built in-app from the secret; no password here)."""
+def app_environment(ctx: Context, db: Database, msg: Messaging, payments: Payments
+                    ) -> dict[str, pulumi.Input[str]]:
+    """Variables the app reads (DSN is built in-app from the secret; no password here, nor
+    a payment provider key: only the ARN of its secret)."""
     cfg = ctx.cfg
     env: dict[str, pulumi.Input[str]] = dict(cfg.app_env)
+    env.update(payments.environment())
     env.update({
         "ORDER_QUEUE_URL": msg.queue.url,
         "ORDER_DLQ_URL": msg.dlq.url,
@@ -63,8 +68,8 @@ def app_environment(ctx: Context, db: Database, msg: Messaging) -> dict[str, pul
     return env
 
 
-def relay_statements(cfg: OrderflowConfig, db: Database, msg: Messaging
-                     ) -> list[iam.Statement]:
+def relay_statements(cfg: OrderflowConfig, db: Database, msg: Messaging,
+                     payments: Payments) -> list[iam.Statement]:
     """What an outbox relay may do: send to its queue, publish to its topic, email, read DB.
 
     The API relays right after commit (create: order queue; cancel: SNS + SES) and the
@@ -76,11 +81,12 @@ def relay_statements(cfg: OrderflowConfig, db: Database, msg: Messaging
         iam.allow(["sns:Publish"], [msg.notification_topic.arn]),
         iam.ses_send_statement(msg.sender_identity.arn, cfg.sender_email),
         iam.secret_statement(db.secret_arn),
+        *payments.statements(),
     ]
 
 
-def processor_statements(cfg: OrderflowConfig, db: Database, msg: Messaging
-                         ) -> list[iam.Statement]:
+def processor_statements(cfg: OrderflowConfig, db: Database, msg: Messaging,
+                         payments: Payments) -> list[iam.Statement]:
     """A queue consumer (Lambda or Fargate) is a relay that also receives from its queue.
 
     It also sends poison messages straight to the DLQ itself (with the reason attached)
@@ -89,18 +95,19 @@ def processor_statements(cfg: OrderflowConfig, db: Database, msg: Messaging
     return [
         iam.allow(iam.SQS_CONSUME, [msg.queue.arn]),
         iam.allow(["sqs:SendMessage"], [msg.dlq.arn]),
-        *relay_statements(cfg, db, msg),
+        *relay_statements(cfg, db, msg, payments),
     ]
 
 
-def _data_statements(cfg: OrderflowConfig, handler: str, db: Database, msg: Messaging
-                    ) -> list[iam.Statement]:
+def _data_statements(cfg: OrderflowConfig, handler: str, args: AppArgs
+                     ) -> list[iam.Statement]:
     """Per-handler grants; the migration function only reads the database secret."""
+    db, msg = args.database, args.messaging
     if handler == HANDLERS.process_orders:
-        return processor_statements(cfg, db, msg)
+        return processor_statements(cfg, db, msg, args.payments)
     if handler == HANDLERS.migrate:
         return [iam.secret_statement(db.secret_arn)]
-    return relay_statements(cfg, db, msg)
+    return relay_statements(cfg, db, msg, args.payments)
 
 
 def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: int,
@@ -117,9 +124,9 @@ def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: i
     """
     cfg = ctx.cfg
     artifact, net = args.artifact, args.network
-    env = {**app_environment(ctx, args.database, args.messaging), **(extra_env or {})}
-    statements = [*_data_statements(cfg, handler, args.database, args.messaging),
-                  *extra_statements]
+    env = {**app_environment(ctx, args.database, args.messaging, args.payments),
+           **(extra_env or {})}
+    statements = [*_data_statements(cfg, handler, args), *extra_statements]
     name = ctx.name(key)
     # Created first so Lambda does not create it with infinite retention.
     log_group = aws.cloudwatch.LogGroup(

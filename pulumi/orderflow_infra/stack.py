@@ -22,6 +22,7 @@ from orderflow_infra.monitoring import Monitoring, MonitoringArgs
 from orderflow_infra.network import Network
 from orderflow_infra.order_processor import OrderProcessor
 from orderflow_infra.packaging import locate_artifact
+from orderflow_infra.payments import Payments
 from orderflow_infra.sweeper import OutboxSweeper
 from orderflow_infra.worker_image import DockerProbe, docker_available, require_image_source
 
@@ -39,8 +40,9 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
     network = Network("network", ctx)
     database = Database("database", ctx, DatabaseArgs(network=network))
     messaging = Messaging("messaging", ctx)
+    payments = Payments("payments", ctx)
     schema = AppArgs(network=network, database=database, messaging=messaging,
-                     artifact=artifact)
+                     payments=payments, artifact=artifact)
     migration = Migration("migration", ctx, schema)
     code = dataclasses.replace(schema, migration=migration.run)  # new code after its schema
     api = Api("api", ctx, code)

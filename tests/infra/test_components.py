@@ -16,6 +16,7 @@ COMPONENTS = {
     "orderflow:network:Network",
     "orderflow:database:Database",
     "orderflow:messaging:Messaging",
+    "orderflow:payments:Payments",
     "orderflow:migration:Migration",
     "orderflow:api:Api",
     "orderflow:order_processor:OrderProcessor",

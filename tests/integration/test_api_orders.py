@@ -21,6 +21,7 @@ def test_create_order_returns_201_with_the_order(api, system):
         "customer_email",
         "customer_name",
         "total_amount",
+        "currency",
         "status",
         "items",
         "created_at",

@@ -15,7 +15,6 @@ import pytest
 from processor import bootstrap
 from processor.__main__ import main
 from processor.adapters.aws import client
-from processor.adapters.payments import ChargeResult
 from processor.entrypoints.consumer import QueueMessage, handle_batch
 from processor.orders import service as order_service
 from tests.helpers import (
@@ -25,6 +24,7 @@ from tests.helpers import (
     receive_all,
     status_of,
 )
+from tests.unit.fakes import FakeProvider
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,11 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("invariants_hold")
 
 
-class ApprovingProvider:
+class ApprovingProvider(FakeProvider):
     """The payment provider once it has recovered."""
-
-    def charge(self, idempotency_key: str, amount: Any, email: str, attempt: int) -> ChargeResult:
-        return ChargeResult(True, reference=f"ch_{idempotency_key}")
 
 
 def _dead_letter_an_order(system: dict[str, Any]) -> str:

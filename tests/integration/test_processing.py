@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 
 from processor.adapters.aws import client
-from processor.adapters.payments import TransientPaymentError
+from processor.adapters.payments.base import TransientPaymentError
 from processor.entrypoints.consumer import QueueMessage, handle_batch
 from processor.ops import dlq
 from processor.orders import service as order_service
@@ -41,7 +41,7 @@ def _create(email: str = "ada@example.com") -> UUID:
 
 
 def _key(order_id: Any) -> str:
-    return f"order-{order_id}"
+    return f"order-{order_id}-authorize"
 
 
 # --- The happy path ---------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_an_order_goes_through_every_status_once_with_one_email_and_event_each(
         ("PENDING", "Order created"),
     ]
     assert all(set(h) == {"status", "message", "created_at"} for h in order["status_history"])
-    reference = provider.simulator.charges[_key(order_id)].reference
+    reference = provider.authorizations[_key(order_id)].reference
     assert reference
     assert payments_of(system["db"], order_id) == [
         ("CHARGED", Decimal("125.97"), reference, None, 1)
@@ -117,8 +117,9 @@ def test_a_declined_payment_is_final_and_the_provider_is_called_once(system, pro
     assert reason == 1
     history = order_service.get_order(order_id)["status_history"]
     assert history[0]["message"] == "Payment declined: card_declined"
+    reference = provider.authorizations[_key(order_id)].reference
     assert payments_of(system["db"], order_id) == [
-        ("DECLINED", Decimal("125.97"), None, "card_declined", 1)
+        ("DECLINED", Decimal("125.97"), reference, "card_declined", 1)
     ]
     assert processing.process_order(order_id) == "PAYMENT_FAILED"  # a redelivery retries nothing
     assert provider.calls == [(_key(order_id), 0)]

@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 
 from processor import bootstrap
-from processor.adapters.payments import TransientPaymentError
+from processor.adapters.payments.base import TransientPaymentError
 from processor.domain.errors import InvalidOrderState
 from processor.orders import service as order_service
 from processor.processing import service as processing
@@ -24,7 +24,6 @@ from tests.helpers import (
     order_request,
     payments_of,
     status_of,
-    wait_until,
 )
 
 pytestmark = pytest.mark.usefixtures("invariants_hold")
@@ -83,13 +82,12 @@ def test_an_order_in_processing_is_cancelled_before_payment_and_never_charged(
 @pytest.mark.parametrize(
     ("email", "reached"),
     [
-        ("ada@example.com", "PAYMENT_CONFIRMED"),
         ("ada@example.com", "FULFILLED"),
         ("ada@example.com", "COMPLETED"),
         ("ada+decline@example.com", "PAYMENT_FAILED"),
     ],
 )
-def test_cancelling_after_payment_is_409_with_the_current_status(
+def test_cancelling_after_capture_or_decline_is_409_with_the_current_status(
     api, system, provider, email, reached
 ):
     order_id = _create(email)
@@ -133,7 +131,7 @@ def test_cancelling_an_unknown_order_is_404(api, system):
     assert body["error"]["code"] == "ORDER_NOT_FOUND"
 
 
-def test_a_cancel_arriving_during_the_charge_waits_for_it_and_is_refused(system):
+def test_a_cancel_arriving_during_the_authorisation_is_refused_at_once_and_nothing_waits(system):
     provider = BlockingProvider()
     bootstrap.set_payment_provider(provider)
     order_id = _create()
@@ -142,30 +140,58 @@ def test_a_cancel_arriving_during_the_charge_waits_for_it_and_is_refused(system)
     def process() -> None:
         results["processed"] = processing.process_order(UUID(order_id))
 
-    def cancel() -> None:
-        try:
-            order_service.cancel_order(UUID(order_id))
-        except InvalidOrderState as error:
-            results["refused"] = error.details[0]["message"]
-
     processor_thread = threading.Thread(target=process)
     processor_thread.start()
-    assert provider.entered.wait(10)  # the order row is locked, the charge is in flight
-    cancelling = threading.Thread(target=cancel)
-    cancelling.start()
-    wait_until(
-        lambda: count(
-            system["db"],
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()",
-        ),
-        what="the cancel to wait on the order's row lock",
+    assert provider.entered.wait(10)  # the authorisation is in flight, no transaction open
+    locks_held = count(
+        system["db"],
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+        " AND datname = current_database()",
     )
+    with pytest.raises(InvalidOrderState) as refused:
+        order_service.cancel_order(UUID(order_id))
     provider.release.set()
     processor_thread.join(10)
-    cancelling.join(10)
 
+    assert locks_held == 0
+    assert refused.value.details == [{"field": "status", "message": "PROCESSING"}]
     assert results["processed"] == "COMPLETED"
-    assert results["refused"] in {"PAYMENT_CONFIRMED", "FULFILLED", "COMPLETED"}
     assert "CANCELLED" not in history_of(system["db"], order_id)
     assert len(provider.calls) == 1
+
+
+def test_cancelling_a_payment_confirmed_order_voids_the_authorisation_and_captures_nothing(
+    api, system, provider
+):
+    order_id = _create()
+    advance_to(order_id, "PAYMENT_CONFIRMED")
+
+    status, body = _cancel(api, order_id)
+
+    assert status == 200
+    assert body["status"] == "CANCELLED"
+    assert body["status_history"][0]["message"] == (
+        "Order cancelled: cancelled by customer (payment authorisation voided)"
+    )
+    assert body["payment"]["status"] == "VOIDED"
+    assert body["payment"]["amount_captured"] == 0
+    assert [op for op, _ in provider.operations] == ["authorize", "cancel"]
+    assert processing.process_order(UUID(order_id)) == "CANCELLED"  # the redelivery: no capture
+    assert [op for op, _ in provider.operations] == ["authorize", "cancel"]
+    assert history_of(system["db"], order_id) == [
+        "PENDING",
+        "PROCESSING",
+        "PAYMENT_CONFIRMED",
+        "CANCELLED",
+    ]
+
+
+def test_cancelling_a_captured_order_is_409_pointing_to_refunds(api, system, provider):
+    order_id = _create()
+    advance_to(order_id, "COMPLETED")
+
+    status, body = _cancel(api, order_id)
+
+    assert status == 409
+    assert "/refunds" in body["error"]["message"]
+    assert [op for op, _ in provider.operations] == ["authorize", "capture"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +23,6 @@ from processor.processing import service as processing
 from tests.helpers import (
     LIFECYCLE,
     BlockingProvider,
-    count,
     emailed_statuses,
     history_of,
     order_request,
@@ -55,7 +55,7 @@ def _assert_one_lifecycle(system: dict[str, Any], order_id: str, provider: Any) 
     assert status_of(system["db"], order_id) == "COMPLETED"
     assert history_of(system["db"], order_id) == list(LIFECYCLE)
     assert [row[0] for row in payments_of(system["db"], order_id)] == ["CHARGED"]
-    assert provider.charged_keys == {f"order-{order_id}"}
+    assert provider.charged_keys == {f"order-{order_id}-authorize"}
     assert emailed_statuses(system["AWS_ENDPOINT_URL"], order_id) == list(LIFECYCLE)
 
 
@@ -83,7 +83,9 @@ def test_two_copies_of_a_message_in_one_batch_run_one_lifecycle(system, provider
     assert len(provider.calls) == 1
 
 
-def test_two_consumers_handling_one_message_at_once_charge_it_once(system):
+def test_two_consumers_handling_one_message_at_once_authorise_under_one_key_and_record_once(
+    system,
+):
     provider = BlockingProvider()
     bootstrap.set_payment_provider(provider)
     message = _create_and_receive(system)
@@ -92,23 +94,15 @@ def test_two_consumers_handling_one_message_at_once_charge_it_once(system):
     second = threading.Thread(target=lambda: outcomes.append(handle_batch([message])))
 
     first.start()
-    assert provider.entered.wait(10)  # first consumer is charging, holding the order's row
     second.start()
-    wait_until(
-        lambda: count(
-            system["db"],
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()",
-        ),
-        what="the second consumer to wait on the order's row lock",
-    )
+    wait_until(lambda: provider.waiting == 2, what="both consumers to call the provider")
     provider.release.set()
     first.join(10)
     second.join(10)
 
     assert [len(o.done) for o in outcomes] == [1, 1]
     _assert_one_lifecycle(system, _order_id(message), provider)
-    assert len(provider.calls) == 1
+    assert len(provider.calls) == 2  # both asked, under one key: one PaymentIntent
 
 
 def test_many_simultaneous_deliveries_of_several_orders_leave_one_lifecycle_each(system, provider):
@@ -129,9 +123,10 @@ def test_many_simultaneous_deliveries_of_several_orders_leave_one_lifecycle_each
         thread.join(30)
 
     assert results == ["COMPLETED"] * len(deliveries)
-    assert sorted(key for key, _ in provider.calls) == sorted(
-        f"order-{_order_id(m)}" for m in messages
-    )
+    # Concurrent deliveries may each ask; they ask under the order's one key.
+    assert {key for key, _ in provider.calls} == {
+        f"order-{_order_id(m)}-authorize" for m in messages
+    }
     for message in messages:
         order_id = _order_id(message)
         assert history_of(system["db"], order_id) == list(LIFECYCLE)
@@ -179,25 +174,29 @@ def test_a_crash_between_the_charge_and_its_commit_repeats_the_call_with_the_sam
 ):
     message = _create_and_receive(system)
     order_id = _order_id(message)
-    charge = provider.charge
+    authorize = provider.authorize
 
-    def charge_then_crash(*args: Any) -> Any:
-        result = charge(*args)
+    def authorize_then_crash(*args: Any) -> Any:
+        result = authorize(*args)
         if len(provider.calls) == 1:
             raise Crash("died before the payment outcome was committed")
         return result
 
-    provider.charge = charge_then_crash  # type: ignore[method-assign]
+    provider.authorize = authorize_then_crash  # type: ignore[method-assign]
     first = handle_batch([message])
     assert first.failed  # retried later, not acknowledged
     assert status_of(system["db"], order_id) == "PROCESSING"
-    assert payments_of(system["db"], order_id) == []  # the whole charge step rolled back
+    # The intent was committed before the call, its answer was not.
+    assert payments_of(system["db"], order_id) == [("PENDING", Decimal("125.97"), None, None, 0)]
 
     second = handle_batch([message])
 
     assert len(second.done) == 1
     _assert_one_lifecycle(system, order_id, provider)
     # The provider saw the same idempotency key twice and charged once.
-    assert provider.calls == [(f"order-{order_id}", 0), (f"order-{order_id}", 0)]
-    reference = provider.simulator.charges[f"order-{order_id}"].reference
+    assert provider.calls == [
+        (f"order-{order_id}-authorize", 0),
+        (f"order-{order_id}-authorize", 0),
+    ]
+    reference = provider.authorizations[f"order-{order_id}-authorize"].reference
     assert payments_of(system["db"], order_id)[0][2] == reference

@@ -103,7 +103,7 @@ def test_a_stop_mid_batch_finishes_the_message_in_flight_and_releases_the_others
         wait_until(lambda: _all_final(system["db"]), what="the second run to finish the rest")
     assert set(_statuses(system["db"]).values()) == {"COMPLETED"}
     assert sorted(key for key, _ in blocking.calls + second.calls) == sorted(
-        f"order-{order_id}" for order_id in orders
+        f"order-{order_id}-authorize" for order_id in orders
     )
     assert queue_depth(system["ORDER_QUEUE_URL"]) == (0, 0)
 

@@ -1,5 +1,7 @@
 """Property tests: exact money for any item list, and a consistent lifecycle for any
-interleaving of deliveries, duplicate and concurrent deliveries, crashes and cancels.
+interleaving of deliveries, duplicate and concurrent deliveries, crashes (after a committed
+step, or after the provider acted but before its answer was recorded), cancels (voiding an
+authorisation), captures and refunds (partial, full, repeated with their key, concurrent).
 
 The lifecycle properties run against the real PostgreSQL and moto (SES), because what they
 protect (guarded updates, row locks, SKIP LOCKED relays) lives in the database.
@@ -25,20 +27,21 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from processor import bootstrap
-from processor.adapters.payments import (
-    ChargeResult,
-    SimulatedPaymentProvider,
-    TransientPaymentError,
-)
+from processor.adapters.payments.base import TransientPaymentError
 from processor.api.schemas import MAX_TOTAL, CreateOrderRequest
-from processor.config import settings as app_settings
-from processor.domain.errors import InvalidOrderState
+from processor.domain.errors import (
+    InvalidOrderState,
+    PaymentProviderUnavailable,
+    RefundExceedsCaptured,
+)
 from processor.domain.model import FINAL_STATUSES, TRANSITIONS, Status
 from processor.jsonutil import dumps, loads
-from processor.ops.invariants import PAYMENT_OUTCOMES
+from processor.ops.invariants import PAYMENT_STATUSES
 from processor.orders import service as order_service
 from processor.outbox import relay as outbox
+from processor.payments import service as payment_service
 from processor.processing import service as processing
+from tests import helpers
 from tests.reliability.chaos.audit import UUID_PATTERN, expected_subjects
 from tests.reliability.chaos.report import MONEY_MAX_EXAMPLES, PROPERTY_MAX_EXAMPLES
 
@@ -119,22 +122,36 @@ class Crash(Exception):
     """Injected: the process dies right after a step committed."""
 
 
-class CountingProvider:
-    """The simulator, counting answered charges per idempotency key (transient errors are
-    not answers: nothing was charged)."""
+class LosingProvider(helpers.CountingProvider):
+    """The counting simulator that can "lose" its next answer to an operation: the provider
+    acts (the simulator remembers the answer under the key), then the caller dies before
+    recording it, as a process killed during the call would."""
 
     def __init__(self) -> None:
-        self._simulator = SimulatedPaymentProvider(app_settings())
-        self.answered: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        super().__init__()
+        self.lose_next: set[str] = set()
 
-    def charge(
-        self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int
-    ) -> ChargeResult:
-        result = self._simulator.charge(idempotency_key, amount, customer_email, attempt)
-        with self._lock:
-            self.answered[idempotency_key] += 1
+    def _maybe_lose(self, operation: str, result: Any) -> Any:
+        if operation in self.lose_next:
+            self.lose_next.discard(operation)
+            raise Crash(f"died after the provider's {operation} answered")
         return result
+
+    def authorize(self, request: Any) -> Any:
+        return self._maybe_lose("authorize", super().authorize(request))
+
+    def capture(self, idempotency_key: str, reference: str, amount_minor: int) -> Any:
+        return self._maybe_lose(
+            "capture", super().capture(idempotency_key, reference, amount_minor)
+        )
+
+    def cancel(self, idempotency_key: str, reference: str) -> Any:
+        return self._maybe_lose("cancel", super().cancel(idempotency_key, reference))
+
+    def refund(self, idempotency_key: str, reference: str, amount_minor: int, reason: Any) -> Any:
+        return self._maybe_lose(
+            "refund", super().refund(idempotency_key, reference, amount_minor, reason)
+        )
 
 
 @contextlib.contextmanager
@@ -168,8 +185,16 @@ def _deliver(order_id: UUID) -> None:
 
 
 def _cancel(order_id: UUID) -> None:
-    with contextlib.suppress(InvalidOrderState):
+    with contextlib.suppress(InvalidOrderState, Crash, PaymentProviderUnavailable):
         order_service.cancel_order(order_id)
+
+
+def _refund(order_id: UUID, cents: int | None, key: str | None = None) -> None:
+    amount = None if cents is None else Decimal(cents) / 100
+    with contextlib.suppress(
+        InvalidOrderState, RefundExceedsCaptured, Crash, PaymentProviderUnavailable
+    ):
+        payment_service.create_refund(order_id, payment_service.RefundRequest(amount), key)
 
 
 def _together(*calls: Callable[[], None]) -> None:
@@ -198,11 +223,31 @@ ACTIONS = st.one_of(
     st.tuples(st.just("cancel"), st.none()),
     st.tuples(st.just("cancel during delivery"), st.none()),
     st.tuples(st.just("relay"), st.none()),
+    st.tuples(st.just("refund"), st.none() | st.integers(1, 5000)),
+    st.tuples(st.just("refund twice with one key"), st.integers(1, 3000)),
+    st.tuples(st.just("refunds at once"), st.integers(1, 3000)),
+    st.tuples(st.just("refund during delivery"), st.none()),
+    st.tuples(
+        st.just("lose the next answer"),
+        st.sampled_from(["authorize", "capture", "cancel", "refund"]),
+    ),
 )
 
 
-def _apply(order_id: UUID, action: str, arg: int | None) -> None:
-    if action == "deliver":
+def _apply(provider: LosingProvider, order_id: UUID, action: str, arg: Any) -> None:
+    if action == "refund":
+        _refund(order_id, arg)
+    elif action == "refund twice with one key":
+        key = f"k-{order_id}-{arg}"
+        _refund(order_id, arg, key)
+        _refund(order_id, arg, key)
+    elif action == "refunds at once":
+        _together(lambda: _refund(order_id, arg), lambda: _refund(order_id, arg))
+    elif action == "refund during delivery":
+        _together(lambda: _deliver(order_id), lambda: _refund(order_id, None))
+    elif action == "lose the next answer":
+        provider.lose_next.add(arg)
+    elif action == "deliver":
         with crash_after(arg):
             _deliver(order_id)
     elif action == "duplicate deliveries":
@@ -216,9 +261,9 @@ def _apply(order_id: UUID, action: str, arg: int | None) -> None:
 
 
 @pytest.fixture
-def provider(system: dict[str, Any], configure: Any) -> Iterator[CountingProvider]:
+def provider(system: dict[str, Any], configure: Any) -> Iterator[LosingProvider]:
     configure(PAYMENT_RETRY_ATTEMPTS="1")  # so `+flaky` errors reach the consumer (redelivery)
-    counting = CountingProvider()
+    counting = LosingProvider()
     bootstrap.set_payment_provider(counting)
     yield counting
     bootstrap.set_payment_provider(None)
@@ -238,7 +283,8 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
     request = CreateOrderRequest.model_validate(loads(_request_json([(2, 1999)], email)))
     order_id = UUID(order_service.create_order(request)[0]["order_id"])
     for action, arg in actions:
-        _apply(order_id, action, arg)
+        _apply(provider, order_id, action, arg)
+    provider.lose_next.clear()
     for _ in range(10):  # SQS keeps redelivering until the order is final
         _deliver(order_id)
     outbox.publish(order_id=order_id, kind="notification")
@@ -251,8 +297,17 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
             "SELECT status FROM order_status_history WHERE order_id = %s ORDER BY id", (order_id,)
         )
         path = [Status(s) for (s,) in cur.fetchall()]
-        cur.execute("SELECT outcome FROM payments WHERE order_id = %s", (order_id,))
-        payments = [outcome for (outcome,) in cur.fetchall()]
+        cur.execute(
+            "SELECT status, provider_ref, authorized_minor, captured_minor, refunded_minor"
+            " FROM payments WHERE order_id = %s",
+            (order_id,),
+        )
+        payments = cur.fetchall()
+        cur.execute(
+            "SELECT amount_minor, status, provider_key FROM refunds WHERE order_id = %s",
+            (order_id,),
+        )
+        refunds = cur.fetchall()
         cur.execute(
             "SELECT status, published_at IS NOT NULL FROM outbox"
             " WHERE order_id = %s AND kind = 'notification'",
@@ -264,11 +319,34 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
     assert path[0] == Status.PENDING and path[-1] == status
     assert all(b in TRANSITIONS[a] for a, b in itertools.pairwise(path)), path
     assert len(set(path)) == len(path)
-    assert sum(s in FINAL_STATUSES for s in path) == 1
+    # Processing ends once; only a refund moves an order on from COMPLETED.
+    assert [s for s in path if s in FINAL_STATUSES] in ([status], [Status.COMPLETED, status])
     assert len(payments) <= 1
-    assert (payments[0] if payments else "NONE") in PAYMENT_OUTCOMES[status]
-    charged_once = 1 if payments and payments[0] in ("CHARGED", "DECLINED") else 0
-    assert provider.answered[f"order-{order_id}"] == charged_once
+    assert (payments[0][0] if payments else "NONE") in PAYMENT_STATUSES[status]
+    # One PaymentIntent per order: every authorisation under the order's one key, and the
+    # simulator (like Stripe) answers a key with one reference.
+    keys = {f"order-{order_id}-{operation}" for operation in ("authorize", "capture", "void")}
+    mine = [(op, key) for op, key in provider.operations if str(order_id) in key]
+    assert {key for _, key in mine} <= keys
+    answer = provider.authorizations.get(f"order-{order_id}-authorize")
+    # Never captured and cancelled both: the capture and void intents exclude each other.
+    assert not ({"capture", "cancel"} <= {op for op, _ in mine})
+    if payments:
+        payment_status, reference, authorized, captured, refunded = payments[0]
+        assert reference is None or (answer is not None and reference == answer.reference)
+        assert refunded <= captured <= authorized
+        assert (captured > 0) == (payment_status == "CAPTURED")
+        assert refunded == sum(a for a, s, _ in refunds if s == "SUCCEEDED")
+        assert sum(a for a, s, _ in refunds if s != "FAILED") <= captured
+        assert (status == Status.REFUNDED) == (0 < captured == refunded)
+    else:
+        assert refunds == []
+    # One provider refund per refund key: each stored refund has a key of its own, and a
+    # succeeded one was answered under that key (a repeat after a lost answer reuses it).
+    refund_keys = {key for op, key in provider.operations if op == "refund"}
+    stored_keys = [key for _, _, key in refunds]
+    assert len(stored_keys) == len(set(stored_keys))
+    assert all(key in refund_keys for _, s, key in refunds if s == "SUCCEEDED")
     assert sorted(s for s, _ in notes) == sorted(path)
     assert all(sent for _, sent in notes)
     assert _emails(str(order_id)) == Counter(path)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -25,11 +24,22 @@ from db.repository import (
     NewOrder,
     OrderRow,
     OutboxRecord,
+    PaymentMove,
     PaymentRow,
+    PaymentStart,
+    RefundRow,
     Transition,
 )
 from db.uow import UnitOfWork
-from processor.adapters.payments import ChargeResult, TransientPaymentError
+from processor.adapters.payments.base import (
+    Authorization,
+    PaymentProvider,
+    PaymentResult,
+    PaymentState,
+    RefundResult,
+    TransientPaymentError,
+    WebhookAction,
+)
 from processor.bootstrap import Dependencies
 from processor.config import Settings
 
@@ -43,6 +53,7 @@ class Store:
     history: dict[UUID, list[HistoryRow]] = field(default_factory=dict)
     payments: dict[UUID, PaymentRow] = field(default_factory=dict)
     payment_started: set[UUID] = field(default_factory=set)
+    refunds: list[RefundRow] = field(default_factory=list)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     outbox: list[OutboxRecord] = field(default_factory=list)
     next_id: int = 1
@@ -111,15 +122,27 @@ class FakeOrderRepository:
         notification = {"status": target, "reason": step.reason}
         return self._outbox("notification", order_id, target, notification)
 
-    def start_payment(self, order_id: UUID, now: datetime) -> PaymentRow | None:
-        s = self._store
+    def start_payment(self, start: PaymentStart) -> PaymentRow | None:
+        s, order_id = self._store, start.order_id
         order = s.orders.get(order_id)
         if order is None or order.status != "PROCESSING":
             return None
         s.payment_started.add(order_id)
-        return s.payments.setdefault(
-            order_id, PaymentRow("PENDING", order.total_amount, None, None, 0)
+        new = PaymentRow(
+            order_id,
+            "AUTHORIZING",
+            start.provider,
+            order.currency,
+            start.amount_minor,
+            0,
+            0,
+            0,
+            None,
+            None,
+            None,
+            0,
         )
+        return s.payments.setdefault(order_id, new)
 
     def _outbox(self, kind: str, order_id: UUID, status: str, payload: dict[str, Any]) -> int:
         record = OutboxRecord(self._store.next_id, kind, order_id, status, payload, 0)
@@ -132,18 +155,64 @@ class FakePaymentRepository:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    def get(self, order_id: UUID, for_update: bool = False) -> PaymentRow | None:
+        return self._store.payments.get(order_id)
+
     def record_attempts(self, order_id: UUID, attempts: int) -> None:
         row = self._store.payments[order_id]
         self._store.payments[order_id] = dataclasses.replace(row, attempts=row.attempts + attempts)
 
-    def record_outcome(
-        self, order_id: UUID, outcome: str, provider_ref: str | None, decline_reason: str | None
-    ) -> None:
-        row = self._store.payments[order_id]
-        if row.outcome == "PENDING":
-            self._store.payments[order_id] = dataclasses.replace(
-                row, outcome=outcome, provider_ref=provider_ref, decline_reason=decline_reason
+    def move(self, step: PaymentMove) -> PaymentRow | None:
+        s = self._store
+        row = s.payments.get(step.order_id)
+        order = s.orders.get(step.order_id)
+        if row is None or row.status not in step.expected:
+            return None
+        if step.order_statuses is not None and (
+            order is None or order.status not in step.order_statuses
+        ):
+            return None
+        changes = {
+            name: value
+            for name, value in (
+                ("provider_ref", step.provider_ref),
+                ("authorized_minor", step.authorized_minor),
+                ("captured_minor", step.captured_minor),
+                ("decline_reason", step.decline_reason),
+                ("failure_message", step.failure_message),
             )
+            if value is not None
+        }
+        s.payments[step.order_id] = dataclasses.replace(row, status=step.target, **changes)
+        return s.payments[step.order_id]
+
+    def add_refund(self, refund: RefundRow) -> None:
+        self._store.refunds.append(refund)
+
+    def refunds(self, order_id: UUID) -> list[RefundRow]:
+        return [r for r in self._store.refunds if r.order_id == order_id]
+
+    def refund_by_request_key(self, key: str) -> RefundRow | None:
+        return next((r for r in self._store.refunds if r.request_key == key), None)
+
+    def finish_refund(
+        self, refund_id: UUID, succeeded: bool, provider_ref: str | None, message: str | None
+    ) -> PaymentRow | None:
+        s = self._store
+        index = next(i for i, r in enumerate(s.refunds) if r.refund_id == refund_id)
+        refund = s.refunds[index]
+        if refund.status != "PENDING":
+            return None
+        status = "SUCCEEDED" if succeeded else "FAILED"
+        s.refunds[index] = dataclasses.replace(
+            refund, status=status, provider_ref=provider_ref, failure_message=message
+        )
+        row = s.payments[refund.order_id]
+        added = refund.amount_minor if succeeded else 0
+        s.payments[refund.order_id] = dataclasses.replace(
+            row, refunded_minor=row.refunded_minor + added
+        )
+        return s.payments[refund.order_id]
 
 
 class FakeUnitOfWork(UnitOfWork):
@@ -183,23 +252,55 @@ class FakePublisher:
         self.notified.append(order_id)
 
 
-@dataclass
-class FakeProvider:
-    """Approves unless told otherwise; `transient_failures` calls fail first, then it answers."""
+class FakeProvider(PaymentProvider):
+    """Approves unless told otherwise; `transient_failures` authorisations fail first, then it
+    answers. `calls` logs (operation, idempotency key, amount in minor units, attempt)."""
 
-    decline_reason: str | None = None
-    transient_failures: int = 0
-    calls: list[tuple[str, Decimal, int]] = field(default_factory=list)
+    identifier = "fake"
 
-    def charge(
-        self, idempotency_key: str, amount: Decimal, customer_email: str, attempt: int
-    ) -> ChargeResult:
-        self.calls.append((idempotency_key, amount, attempt))
+    def __init__(
+        self,
+        decline_reason: str | None = None,
+        transient_failures: int = 0,
+        capture_refused: bool = False,
+    ) -> None:
+        self.decline_reason = decline_reason
+        self.transient_failures = transient_failures
+        self.capture_refused = capture_refused
+        self.calls: list[tuple[str, str, int, int]] = []
+
+    def authorize(self, request: Authorization) -> PaymentResult:
+        self.calls.append(
+            ("authorize", request.idempotency_key, request.amount_minor, request.attempt)
+        )
         if len(self.calls) <= self.transient_failures:
             raise TransientPaymentError("provider timed out (fake)")
+        reference = f"pi_fake_{request.order_id}"
         if self.decline_reason:
-            return ChargeResult(False, decline_reason=self.decline_reason)
-        return ChargeResult(True, reference=f"ch_fake_{idempotency_key}")
+            return PaymentResult(PaymentState.DECLINED, reference, decline_code=self.decline_reason)
+        return PaymentResult(PaymentState.AUTHORIZED, reference, request.amount_minor)
+
+    def capture(self, idempotency_key: str, reference: str, amount_minor: int) -> PaymentResult:
+        self.calls.append(("capture", idempotency_key, amount_minor, 0))
+        if self.capture_refused:
+            return PaymentResult(PaymentState.FAILED, reference, message="authorisation expired")
+        return PaymentResult(PaymentState.CAPTURED, reference, amount_minor, amount_minor)
+
+    def cancel(self, idempotency_key: str, reference: str) -> PaymentResult:
+        self.calls.append(("cancel", idempotency_key, 0, 0))
+        return PaymentResult(PaymentState.CANCELED, reference)
+
+    def refund(
+        self, idempotency_key: str, reference: str, amount_minor: int, reason: str | None
+    ) -> RefundResult:
+        self.calls.append(("refund", idempotency_key, amount_minor, 0))
+        return RefundResult(True, f"re_fake_{idempotency_key}")
+
+    def retrieve(self, reference: str) -> PaymentResult:
+        return PaymentResult(PaymentState.AUTHORIZED, reference)
+
+    def webhook_action(self, body: bytes, headers: Mapping[str, str]) -> WebhookAction:
+        raise NotImplementedError("the fake provider sends no webhooks")
 
 
 @dataclass

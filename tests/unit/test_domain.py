@@ -6,6 +6,7 @@ import pytest
 from processor.domain.model import (
     CANCELLABLE_STATUSES,
     FINAL_STATUSES,
+    REFUNDABLE_STATUSES,
     TRANSITIONS,
     InvalidTransition,
     LineItem,
@@ -20,12 +21,22 @@ def test_every_status_has_a_row_in_the_transition_table():
     assert set(TRANSITIONS) == set(Status)
 
 
-def test_final_statuses_are_exactly_the_three_outcomes():
-    assert {Status.COMPLETED, Status.PAYMENT_FAILED, Status.CANCELLED} == FINAL_STATUSES
+def test_final_statuses_are_the_outcomes_where_processing_ends():
+    assert {
+        Status.COMPLETED,
+        Status.PAYMENT_FAILED,
+        Status.CANCELLED,
+        Status.REFUNDED,
+    } == FINAL_STATUSES
 
 
-def test_only_pending_and_processing_orders_can_be_cancelled():
-    assert {Status.PENDING, Status.PROCESSING} == CANCELLABLE_STATUSES
+def test_orders_can_be_cancelled_until_their_payment_is_captured():
+    assert {Status.PENDING, Status.PROCESSING, Status.PAYMENT_CONFIRMED} == CANCELLABLE_STATUSES
+
+
+def test_only_captured_orders_can_be_refunded_and_refunded_is_the_end():
+    assert {Status.FULFILLED, Status.COMPLETED} == REFUNDABLE_STATUSES
+    assert TRANSITIONS[Status.REFUNDED] == frozenset()
 
 
 def test_happy_path_is_a_chain_of_allowed_transitions():
@@ -45,7 +56,8 @@ def test_happy_path_is_a_chain_of_allowed_transitions():
     [
         (Status.PENDING, Status.COMPLETED),
         (Status.COMPLETED, Status.PROCESSING),
-        (Status.PAYMENT_CONFIRMED, Status.CANCELLED),
+        (Status.FULFILLED, Status.CANCELLED),
+        (Status.REFUNDED, Status.COMPLETED),
         (Status.CANCELLED, Status.PROCESSING),
         (Status.PAYMENT_FAILED, Status.PAYMENT_CONFIRMED),
     ],

@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from processor.adapters.payments import TransientPaymentError
+from processor.adapters.payments.base import TransientPaymentError
 from processor.api.schemas import CreateOrderRequest, ListOrdersQuery
 from processor.domain.errors import IdempotencyKeyReused, InvalidOrderState, OrderNotFound
 from processor.domain.model import Status

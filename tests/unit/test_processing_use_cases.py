@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from processor.adapters.payments import TransientPaymentError
+from processor.adapters.payments.base import TransientPaymentError
 from processor.api.schemas import CreateOrderRequest
 from processor.domain.model import Status
 from processor.orders import service as orders
@@ -36,8 +36,16 @@ def test_an_approved_order_walks_every_step_to_completed_and_is_charged_once():
     assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
 
     assert fake.store.statuses(order_id) == LIFECYCLE
-    assert [key for key, _, _ in fake.provider.calls] == [f"order-{order_id}"]
-    assert fake.store.payments[order_id].outcome == "CHARGED"
+    assert [(op, key, amount) for op, key, amount, _ in fake.provider.calls] == [
+        ("authorize", f"order-{order_id}-authorize", 1000),
+        ("capture", f"order-{order_id}-capture", 1000),
+    ]
+    payment = fake.store.payments[order_id]
+    assert (payment.status, payment.authorized_minor, payment.captured_minor) == (
+        "CAPTURED",
+        1000,
+        1000,
+    )
     assert fake.publisher.notified == [order_id]
 
 
@@ -49,7 +57,7 @@ def test_a_redelivered_message_for_a_completed_order_changes_nothing():
     assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
 
     assert fake.store.statuses(order_id) == LIFECYCLE
-    assert len(fake.provider.calls) == 1
+    assert len(fake.provider.calls) == 2  # one authorisation, one capture
 
 
 def test_a_declined_payment_ends_the_order_as_payment_failed_with_the_reason():
@@ -60,7 +68,8 @@ def test_a_declined_payment_ends_the_order_as_payment_failed_with_the_reason():
 
     assert fake.store.statuses(order_id) == ["PENDING", "PROCESSING", "PAYMENT_FAILED"]
     assert fake.store.history[order_id][-1].reason == "card_declined"
-    assert fake.store.payments[order_id].outcome == "DECLINED"
+    assert fake.store.payments[order_id].status == "DECLINED"
+    assert [op for op, *_ in fake.provider.calls] == ["authorize"]
 
 
 def test_a_transient_provider_error_is_retried_within_the_delivery_with_the_same_key():
@@ -69,10 +78,10 @@ def test_a_transient_provider_error_is_retried_within_the_delivery_with_the_same
 
     assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
 
-    assert [(key, attempt) for key, _, attempt in fake.provider.calls] == [
-        (f"order-{order_id}", 0),
-        (f"order-{order_id}", 1),
-        (f"order-{order_id}", 2),
+    assert [(key, attempt) for op, key, _, attempt in fake.provider.calls if op == "authorize"] == [
+        (f"order-{order_id}-authorize", 0),
+        (f"order-{order_id}-authorize", 1),
+        (f"order-{order_id}-authorize", 2),
     ]
     assert fake.store.payments[order_id].attempts == 3
 
@@ -89,9 +98,27 @@ def test_a_provider_still_failing_after_every_retry_leaves_the_order_processing_
     assert fake.publisher.notified == [order_id]  # PROCESSING was saved: its email goes out
 
     assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
-    assert fake.provider.calls[-1][2] == 3  # the redelivery continues the attempt count
+    authorisations = [call for call in fake.provider.calls if call[0] == "authorize"]
+    assert authorisations[-1][3] == 3  # the redelivery continues the attempt count
 
 
 def test_a_message_for_an_order_that_does_not_exist_is_poison():
     with pytest.raises(processing.UnknownOrder):
         processing.process_order(uuid4(), deps=FakeSystem().deps)
+
+
+def test_a_capture_refused_for_good_fails_the_payment_and_nothing_is_fulfilled():
+    fake = FakeSystem(provider=FakeProvider(capture_refused=True))
+    order_id = created(fake)
+
+    assert processing.process_order(order_id, deps=fake.deps) == Status.PAYMENT_FAILED
+
+    assert fake.store.statuses(order_id) == [
+        "PENDING",
+        "PROCESSING",
+        "PAYMENT_CONFIRMED",
+        "PAYMENT_FAILED",
+    ]
+    assert fake.store.history[order_id][-1].reason == "capture refused: authorisation expired"
+    assert fake.store.payments[order_id].status == "CAPTURE_FAILED"
+    assert fake.store.payments[order_id].captured_minor == 0

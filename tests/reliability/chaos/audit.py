@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from processor.adapters.payments.simulator import simulated_reference
 from processor.domain.model import FINAL_STATUSES, Status
 from tests.helpers import wait_until
 from tests.reliability.chaos.stack import Stack
@@ -136,7 +136,7 @@ def _charged_once(stack: Stack, outcome: Outcome, ids: set[str]) -> None:
         oid
         for oid, result, ref in payments
         if result == "CHARGED"
-        and ref != "ch_sim_" + hashlib.sha256(f"order-{oid}".encode()).hexdigest()[:24]
+        and ref != simulated_reference(f"order-{oid}-authorize")
     ]
     outcome.require(not wrong_ref, f"charges under another idempotency key: {wrong_ref[:5]}")
 

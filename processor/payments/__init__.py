@@ -1,0 +1,1 @@
+"""Payment use cases beyond authorisation: voids on cancel, refunds after capture."""
