@@ -52,13 +52,15 @@ browser:
 		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 # chalice only bundles its project dir, so db/ and processor/ are copied into vendor/ of a
-# throwaway copy of chalice_app/; the source tree is never modified.
+# throwaway copy of chalice_app/; the source tree is never modified. processor/devstack/ (the
+# local supervisor, emulators, embedded database) is development only and never ships.
 package: $(STAMP)  ## Lambda deployment zip + SAM template in build/package
 	rm -rf build/src build/package
 	mkdir -p build/src
 	cp -R chalice_app/. build/src/
 	mkdir -p build/src/vendor
 	cp -R db processor build/src/vendor/
+	rm -rf build/src/vendor/processor/devstack
 	cd build/src && ../../$(PY) -m chalicelib.docs vendor vendor
 	find build/src -name __pycache__ -type d -prune -exec rm -rf {} +
 	cd build/src && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \

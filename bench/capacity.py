@@ -289,7 +289,7 @@ def declare(path: Path) -> StackFile:
     """Run the Pulumi program under mocks with this stack file's config (Docker assumed)."""
     import pulumi
 
-    from tests.infra.harness import deploy, write_fake_artifact
+    from orderflow_mocks.harness import deploy, write_fake_artifact
 
     raw = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     config = {}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,16 @@ from bench.report import Figure, Section, ms
 from bench.sizes import Sizes
 
 TARGET_ADDED_SECONDS = 0.250
+# The library the hand-written logs, metrics and batch handling replace (processor.observability,
+# processor.entrypoints.consumer): measured beside them in each run, so the reason not to use
+# it stays a figure, not a memory.
+POWERTOOLS = "aws-lambda-powertools==3.37.0"
+POWERTOOLS_IMPORTS = {
+    "Logger + Metrics": "from aws_lambda_powertools import Logger, Metrics",
+    "BatchProcessor": "from aws_lambda_powertools.utilities.batch import BatchProcessor",
+}
+OURS = "import processor.observability"
+POWERTOOLS_FIGURE = f"Not used: {POWERTOOLS}, what its imports add"
 TARGET_ZIP_BYTES = 15 * 1024 * 1024
 PACKAGED_ZIP = REPO / "build" / "package" / "deployment.zip"
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)")
@@ -82,6 +93,12 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         cached_api = runner.first_calls("api")
         zip_bytes = archive.stat().st_size
         unpacked = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file())
+        runner.cached = False
+        powertools = (
+            _powertools(runner, root / "powertools", sizes.cold_runs)
+            if sizes.powertools
+            else Figure(name=POWERTOOLS_FIGURE, result="not measured in this run")
+        )
 
     base, total = median(samples["pass"]), median(samples["import"])
     added = total - base
@@ -120,6 +137,7 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
             passed=zip_bytes < TARGET_ZIP_BYTES,
         )
     )
+    section.figures.append(powertools)
     section.findings += [
         f"Bundle: {source}.",
         "Direct imports of app, cumulative (-X importtime, bundle as shipped): "
@@ -132,7 +150,49 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         " unchecked-hash`): without .pyc files every cold start would compile every module"
         " it imports, as Lambda cannot write a bytecode cache.",
     ]
+    if powertools.baseline != "—":
+        section.findings.append(
+            f"Powertools is not used: {powertools.result} to a cold start (imported in turns"
+            f" with `pass` by the same fresh interpreter, load average {os.getloadavg()[0]:.1f}"
+            f" on {os.cpu_count()} cores), where {powertools.baseline}; so"
+            " logs, EMF metrics and the SQS partial-batch response are written by hand"
+            " (processor/observability.py, processor/entrypoints/consumer.py)."
+        )
     return section
+
+
+def _powertools(runner: _Runner, target: Path, runs: int) -> Figure:
+    """What Powertools' Logger + Metrics and BatchProcessor would add to a cold start, beside
+    the module that writes our logs and metrics: each imported by the same fresh interpreter,
+    in turns with `pass`, in CPU time (a busy machine inflates wall time, not this). Our SQS
+    batch handling is part of the consumer module the function loads anyway, so
+    BatchProcessor's figure is all extra.
+
+    Powertools is installed (with its dependencies, compiled) into `target` only for this
+    figure; without the package index the figure says so instead."""
+    name = POWERTOOLS_FIGURE
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--target", str(target), POWERTOOLS],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    if installed.returncode != 0:
+        last = (installed.stderr.strip().splitlines() or ["no output"])[-1]
+        return Figure(name=name, result=f"not measured: pip could not install it ({last})")
+    runner.env = {**runner.env, "PYTHONPATH": os.pathsep.join([str(runner.bundle), str(target)])}
+    statements = {"pass": "pass", "ours": OURS, **POWERTOOLS_IMPORTS}
+    samples: dict[str, list[float]] = {key: [] for key in statements}
+    for _ in range(runs):
+        for key, statement in statements.items():
+            samples[key].append(runner.cpu(["-c", statement]))
+    base = median(samples["pass"])
+    added = {key: median(samples[key]) - base for key in statements if key != "pass"}
+    return Figure(
+        name=name,
+        result=", ".join(f"{key} +{ms(added[key])}" for key in POWERTOOLS_IMPORTS)
+        + " (CPU time)",
+        baseline=f"`{OURS.removeprefix('import ')}`: +{ms(added['ours'])}",
+    )
 
 
 class _Runner:
@@ -163,6 +223,14 @@ class _Runner:
         started = time.perf_counter()
         self._run(args)
         return time.perf_counter() - started
+
+    def cpu(self, args: list[str]) -> float:
+        """CPU seconds (user + system) of one run: steadier than wall time when other work
+        shares the machine's cores, as it does on a busy CI runner."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._run(args)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
     def stderr(self, args: list[str]) -> str:
         return self._run(args).stderr
@@ -224,6 +292,7 @@ def _is_current(bundle: Path) -> bool:
     """Whether the unpacked bundle holds the current source of app, chalicelib, processor, db."""
     sources = [REPO / "chalice_app" / "app.py", *(REPO / "chalice_app").glob("chalicelib/*.py")]
     sources += [*REPO.glob("processor/**/*.py"), *REPO.glob("db/*.py")]
+    sources = [s for s in sources if "devstack" not in s.parts]  # development only, not shipped
     for source in sources:
         relative = source.relative_to(REPO)
         if relative.parts[0] == "chalice_app":
@@ -235,13 +304,14 @@ def _is_current(bundle: Path) -> bool:
 
 
 def _stand_in(bundle: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "Dockerfile")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     source = REPO / "chalice_app"
     bundle.mkdir(parents=True)
     shutil.copy2(source / "app.py", bundle / "app.py")
     shutil.copytree(source / "chalicelib", bundle / "chalicelib", ignore=ignore)
     for package in ("processor", "db"):
         shutil.copytree(REPO / package, bundle / package, ignore=ignore)
+    shutil.rmtree(bundle / "processor" / "devstack")  # as `make package`: never shipped
     chalice = Path(metadata.distribution("chalice").locate_file("chalice"))
     (bundle / "chalice").mkdir()
     for name in ("__init__.py", "app.py"):

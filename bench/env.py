@@ -21,15 +21,19 @@ from typing import Any
 import psycopg2
 
 from db.connection import reset_dsn
-from db.embedded import ensure_database, start_server, with_database
 from db.migrate import migrate
 from processor.adapters import aws
 from processor.config import settings
+from processor.devstack.postgres import (
+    ensure_database,
+    start_server,
+    truncate_data,
+    with_database,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = REPO / ".local" / "bench"
 DATABASE = "orderflow_bench"
-TABLES = "orders, order_items, order_status_history, idempotency_keys, outbox, payments"
 AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
@@ -55,8 +59,8 @@ class BenchEnv:
         return url
 
     def truncate(self) -> None:
-        with autocommit(self.database_url) as conn, conn.cursor() as cur:
-            cur.execute(f"TRUNCATE {TABLES} CASCADE")
+        with autocommit(self.database_url) as conn:
+            truncate_data(conn)
 
     def fresh_queue(self, name: str) -> str:
         """A new, empty order queue (moto slows down with every message a queue has held)."""
@@ -81,7 +85,7 @@ def autocommit(url: str) -> Iterator[Any]:
 
 def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
     """Embedded PostgreSQL (unless DATABASE_URL) + a moto server process; env vars set."""
-    from processor.entrypoints.local import create_aws_resources
+    from processor.devstack.local import create_aws_resources
 
     stack = contextlib.ExitStack()
     try:
@@ -112,9 +116,9 @@ def start_environment(data_dir: Path = BENCH_DATA) -> BenchEnv:
 
 
 def _start_moto(stack: contextlib.ExitStack) -> tuple[str, str]:
-    """The emulators `make run` uses (processor.adapters.emulator): SQS/SNS and SES, each in
+    """The emulators `make run` uses (processor.devstack.emulator): SQS/SNS and SES, each in
     its own process."""
-    from processor.entrypoints.local import start_emulators
+    from processor.devstack.local import start_emulators
 
     emulators = start_emulators()
     for emulator in emulators:

@@ -27,7 +27,7 @@ def thread_safe(app: Any) -> Any:
 
     Chalice keeps the current request on the app object (one request at a time, as in a
     Lambda container); threads standing in for containers need it per thread. This is what
-    `processor.entrypoints.local.start_api` (like `chalice local`) does, in the same way, so the two
+    `processor.devstack.local.start_api` (like `chalice local`) does, in the same way, so the two
     compose in one process.
     """
     from chalice.local import CustomLocalChalice, LocalChalice

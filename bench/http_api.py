@@ -23,8 +23,8 @@ from bench.handlers import order_body, thread_safe, to_json
 from bench.measure import await_completed, percentile, record_aws_calls, time_calls
 from bench.report import Figure, Section, ms, pct
 from bench.sizes import Sizes
+from processor.devstack.local import free_port
 from processor.entrypoints import worker as worker_module
-from processor.entrypoints.local import free_port
 
 E2E_CLIENTS = 8
 WORKER_CONCURRENCY = 4
@@ -47,7 +47,7 @@ class Server:
 
 
 def _api_server() -> Server:
-    from processor.entrypoints.local import start_api
+    from processor.devstack.local import start_api
 
     port = free_port()
     return Server(start_api("127.0.0.1", port), port)
@@ -65,7 +65,7 @@ def _noop_server() -> Server:
     def create_order() -> Response:
         return Response(body=body, status_code=201, headers={"Content-Type": "application/json"})
 
-    # The same server settings as processor.entrypoints.local.start_api: TCP_NODELAY, a listen
+    # The same server settings as processor.devstack.local.start_api: TCP_NODELAY, a listen
     # backlog.
     class Handler(ChaliceRequestHandler):
         disable_nagle_algorithm = True

@@ -20,8 +20,8 @@ from bench.http_api import E2E_CLIENTS, _api_server, load
 from bench.measure import await_completed, percentile, record_aws_calls, time_calls
 from bench.report import Figure, Section, pct
 from bench.sizes import Sizes
-from processor.entrypoints.event_source import LambdaDelivery
-from processor.entrypoints.local import CONCURRENCY
+from processor.devstack.event_source import LambdaDelivery
+from processor.devstack.local import CONCURRENCY, REGION
 
 TARGET_RATE = 30.0  # orders completed per second
 TARGET_CALLS = 8.0  # AWS API calls per order, all five customer emails included
@@ -37,8 +37,9 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
     body = to_json(order_body(3))
     busy: list[float] = []
     produced: dict[str, Any] = {}
+    queue_url = env.fresh_queue("bench-local")
     settings = {
-        "ORDER_QUEUE_URL": env.fresh_queue("bench-local"),
+        "ORDER_QUEUE_URL": queue_url,
         "OUTBOX_GRACE_SECONDS": "5",
         "CUSTOMER_EMAIL_STATUSES": None,  # the default: every status emails the customer
     }
@@ -50,10 +51,8 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         conn.cursor() as cur,
     ):
         api = _api_server()
-        options = WorkerOptions(
-            concurrency=CONCURRENCY, wait_seconds=1, sweep_interval=5, delivery="lambda"
-        )
-        worker = Worker(options)
+        options = WorkerOptions(concurrency=CONCURRENCY, wait_seconds=1, sweep_interval=5)
+        worker = Worker(options, delivery=LambdaDelivery(queue_url, REGION))
         consumer = threading.Thread(target=worker.run, name="bench-processor")
         consumer.start()
         producer = threading.Thread(
@@ -121,7 +120,7 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         f" processor's {worker_busy:.1f} thread-s and {api_aws:.1f} s of the API's"
         f" {api_busy:.1f} request-s are spent inside emulator calls, which run in moto's own"
         " processes.",
-        "The emulator is `processor.adapters.emulator`, as under `make run`: moto for SQS/SNS and a"
+        "The emulator is `processor.devstack.emulator`, as under `make run`: moto for SQS/SNS and a"
         " second moto for SES, each its own process, served with keep-alive connections"
         " (waitress), with moto's per-request directory listing and per-message datetime clock"
         " replaced; what moto answers is unchanged. The backlog is the point of this run: the"

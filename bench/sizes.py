@@ -18,6 +18,7 @@ class Sizes:
     local_e2e_orders: int = 1000
     cold_runs: int = 15
     make_package: bool = True  # rebuild build/package/deployment.zip first (needs the index)
+    powertools: bool = True  # install aws-lambda-powertools to time its imports (needs the index)
     listing_rows: int = 1_000_000
     listing_depth: int = 10_000
     listing_repeats: int = 25
@@ -65,6 +66,7 @@ SMOKE = dataclasses.replace(
     local_e2e_orders=10,
     cold_runs=1,
     make_package=False,
+    powertools=False,
     listing_rows=20_000,
     listing_depth=2_000,
     listing_repeats=3,

@@ -153,6 +153,16 @@ def sweep_outbox(event: Any) -> dict[str, int]:
     return {"sent": result.sent, "failed": result.failed}
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def reconcile(event: Any) -> dict[str, Any]:
+    """The reconciler (`admin reconcile`, same code). The stack's own schedule rule, from its
+    `reconcile_interval_minutes` setting, invokes it; the rate here only names it a
+    scheduled handler for `chalice package`."""
+    from processor.reconciliation import reconciler
+
+    return reconciler.run_scheduled()
+
+
 @app.lambda_function(name="migrate")
 def migrate(event: Any, context: Any) -> dict[str, Any]:
     """Invoked by `pulumi up`; waits for the database within this invocation's time left."""

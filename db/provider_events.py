@@ -63,6 +63,12 @@ class ProviderEventRepository:
             (outcome, detail, event_id),
         )
 
+    def order_for_reference(self, reference: str) -> UUID | None:
+        """The order whose payment is this provider reference (a PaymentIntent id)."""
+        self._cur.execute("SELECT order_id FROM payments WHERE provider_ref = %s", (reference,))
+        row = self._cur.fetchone()
+        return row[0] if row else None
+
     def outcome(self, event_id: str) -> tuple[str, str | None] | None:
         self._cur.execute(
             "SELECT outcome, detail FROM provider_events WHERE event_id = %s", (event_id,)

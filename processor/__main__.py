@@ -1,4 +1,4 @@
-"""Command line: `python -m processor worker | local | sweep | dlq ... | admin ...`.
+"""Command line: `python -m processor worker | local | sweep | admin ...`.
 
 `admin` is the on-call toolbox (order, stuck, outbox, notifications, dlq, emails); every admin
 command accepts `--json` for scripts and `--stack NAME` to target a deployed Pulumi stack.
@@ -32,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--visibility-timeout", type=int, default=60)
     worker.add_argument("--sweep-interval", type=float, default=30.0)
-    worker.add_argument(
-        "--delivery",
-        choices=DELIVERIES,
-        default="worker",
-        help="worker: process batches here (Fargate); lambda: through the Chalice SQS handler",
-    )
 
     local = commands.add_parser("local", help="run the whole system locally")
     local.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -55,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("sweep", help="republish unsent outbox records once")
-    _add_dlq_commands(commands.add_parser("dlq", help="inspect and redrive the DLQ"))
 
     admin = commands.add_parser("admin", help="operator tools")
     admin.add_argument("--json", action="store_true", help="machine-readable output")
@@ -75,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     invariants.add_arguments(
         admin_commands.add_parser("check", help="verify stored data against the guarantees")
+    )
+    from processor.reconciliation import reconciler
+
+    reconciler.add_arguments(
+        admin_commands.add_parser(
+            "reconcile", help="`check` plus our payments against the provider's; --fix repairs"
+        )
     )
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
@@ -107,11 +107,10 @@ def main(argv: list[str] | None = None) -> int:
                 wait_seconds=args.wait_seconds,
                 visibility_timeout=args.visibility_timeout,
                 sweep_interval=args.sweep_interval,
-                delivery=args.delivery,
             )
         )
     if args.command == "local":
-        from processor.entrypoints.local import run
+        from processor.devstack.local import run
 
         return run(args.port, args.services_only, args.processor)
     if args.command == "sweep":
@@ -121,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
         result = sweep()
         emit({"sent": result.sent, "failed": result.failed}, as_json=True)
         return 0
-    if args.command == "dlq":
-        return _dlq(args, as_json=False)
     return _admin(args)
 
 
@@ -152,10 +149,14 @@ def _admin(args: argparse.Namespace) -> int:
         from processor.ops import invariants
 
         return invariants.run(args)
+    elif command == "reconcile":
+        from processor.reconciliation import reconciler
+
+        return reconciler.run(args)
     elif command == "dlq":
         return _dlq(args, args.json)
     elif command == "emails":
-        from processor.entrypoints.local import sent_emails
+        from processor.devstack.local import sent_emails
 
         admin.emit(sent_emails(args.endpoint), args.json)
     return 0

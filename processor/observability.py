@@ -15,10 +15,13 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from processor.metrics import Metric
 
 NAMESPACE = os.environ.get("METRICS_NAMESPACE", "orderflow")
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "orderflow")
+SERVICE = os.environ.get("SERVICE_NAME", "orderflow")
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context")
 _configured = False
 
@@ -111,10 +114,14 @@ def configure_logging(level: str | None = None) -> None:
     _configured = True
 
 
-def emit_metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
-    """Write one EMF record; CloudWatch turns it into a metric, no API call needed."""
+def emit_metric(metric: Metric, value: float = 1, **dimensions: str) -> None:
+    """Write one EMF record; CloudWatch turns it into a metric, no API call needed.
+
+    `metric` comes from the catalogue (processor.metrics), which the dashboard and alarms read
+    too; `dimensions` are the metric's declared dimension, if any."""
     if os.environ.get("METRICS_DISABLED") == "1":
         return
+    name, unit = metric.name, metric.unit
     dims = {"service": SERVICE, **dimensions}
     record = {
         "_aws": {

@@ -12,16 +12,11 @@ import psycopg2
 import pytest
 
 from db.connection import reset_dsn
-from db.embedded import ensure_database, start_server
 from db.migrate import migrate
 from processor.adapters.aws import reset_clients
 from processor.config import settings
-from processor.entrypoints.local import create_aws_resources
-
-TABLES = (
-    "orders, order_items, order_status_history, idempotency_keys, outbox, payments,"
-    " provider_events, reconciler_runs"
-)
+from processor.devstack.local import create_aws_resources
+from processor.devstack.postgres import ensure_database, start_server, truncate_data
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +63,7 @@ def db(database_url: str) -> Iterator[Any]:
     """A clean database and a separate autocommit connection for assertions."""
     conn = psycopg2.connect(database_url)
     conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"TRUNCATE {TABLES} CASCADE")
+    truncate_data(conn)
     yield conn
     conn.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,7 @@ from processor.adapters.sqs import Queue
 from processor.api.schemas import CreateOrderRequest
 
 if TYPE_CHECKING:
-    from processor.entrypoints.worker import Worker, WorkerOptions
+    from processor.entrypoints.worker import Delivery, Worker, WorkerOptions
 
 
 def order_request(email: str = "ada@example.com", **overrides: Any) -> CreateOrderRequest:
@@ -204,7 +204,7 @@ def emailed_statuses(endpoint: str, order_id: Any) -> list[str]:
     """Statuses announced by the emails moto recorded for one order, in sending order."""
     import re
 
-    from processor.entrypoints.local import sent_emails
+    from processor.devstack.local import sent_emails
 
     found = []
     for email in sent_emails(endpoint):
@@ -294,7 +294,7 @@ def invariant_violations() -> list[str]:
 
 @contextlib.contextmanager
 def worker_on_thread(
-    options: WorkerOptions, name: str
+    options: WorkerOptions, name: str, delivery: Delivery | None = None
 ) -> Iterator[tuple[Worker, threading.Thread]]:
     """`options`' worker on its own thread for the block, then stopped gracefully.
 
@@ -304,7 +304,7 @@ def worker_on_thread(
     check the worker survived something."""
     from processor.entrypoints.worker import Worker
 
-    worker = Worker(options)
+    worker = Worker(options, delivery=delivery)
     thread = threading.Thread(target=worker.run, name=name)
     thread.start()
     try:
@@ -313,3 +313,17 @@ def worker_on_thread(
         worker.stop.set()
         thread.join(15)
     assert not thread.is_alive(), f"the worker on thread {name} did not stop"
+
+
+# What only a laptop or a build uses: the local supervisor, emulators and embedded database,
+# the worker image's build files, benchmarks and tests. Neither deployment.zip nor the worker
+# image may carry any of it.
+DEVELOPMENT_ONLY_DIRS = ("processor/devstack/", "pulumi/", "bench/", "tests/")
+BUILD_FILES = ("Dockerfile", "Dockerfile.dockerignore", "requirements.txt",
+               "worker-requirements.txt")
+
+
+def development_only(paths: Iterable[str]) -> list[str]:
+    """The development-only entries among `paths` (relative, `/`-separated)."""
+    return [path for path in paths
+            if path.startswith(DEVELOPMENT_ONLY_DIRS) or path.rsplit("/", 1)[-1] in BUILD_FILES]

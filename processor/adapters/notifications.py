@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypedDict
 
 from processor.adapters.aws import client
 from processor.config import Settings
@@ -22,7 +23,26 @@ _SUBJECTS = {
 }
 
 
-def render_email(order: dict[str, Any], status: str, reason: str | None) -> tuple[str, str]:
+class LineSummary(TypedDict):
+    product_name: str
+    quantity: int
+    unit_price: Decimal
+    subtotal: Decimal
+
+
+class OrderSummary(TypedDict):
+    """What an email and an event say about an order (processor.outbox.views builds it): its
+    own shape, so the API's response layout can change without changing what customers and
+    subscribers receive."""
+
+    order_id: str
+    customer_email: str
+    customer_name: str
+    total_amount: Decimal
+    items: list[LineSummary]
+
+
+def render_email(order: OrderSummary, status: str, reason: str | None) -> tuple[str, str]:
     """Subject and plain-text body describing the order at `status`."""
     short_id = str(order["order_id"])[:8]
     lines = [
@@ -45,10 +65,10 @@ def render_email(order: dict[str, Any], status: str, reason: str | None) -> tupl
 
 @dataclass(frozen=True)
 class Note:
-    """One saved status change to announce: its outbox record id and the order's view."""
+    """One saved status change to announce: its outbox record id and the order's summary."""
 
     record_id: int
-    order: dict[str, Any]
+    order: OrderSummary
     status: str
     reason: str | None
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from processor import metrics
 from processor.adapters.sqs import Queue
 from processor.config import settings
 from processor.observability import emit_metric, log_context
@@ -85,13 +86,13 @@ def handle_message(message: QueueMessage) -> bool:
             with log_context(order_id=str(order_id), correlation_id=correlation):
                 status = process_order(order_id)
                 log.info("order reached %s", status)
-                emit_metric("OrdersProcessed", final_status=status.value)
+                emit_metric(metrics.ORDERS_PROCESSED, final_status=status.value)
             return True
         except (PoisonMessage, UnknownOrder) as error:
             return dead_letter(message, str(error))
         except Exception:
             log.exception("message failed; it will be retried")
-            emit_metric("ProcessingFailures")
+            emit_metric(metrics.PROCESSING_FAILURES)
             _back_off(message)
             return False
 
@@ -131,7 +132,7 @@ def dead_letter(message: QueueMessage, reason: str) -> bool:
         log.exception("could not dead-letter message %s", message.message_id)
         return False
     log.warning("message %s sent to the DLQ: %s", message.message_id, reason)
-    emit_metric("DeadLettered")
+    emit_metric(metrics.DEAD_LETTERED)
     return True
 
 

@@ -2,9 +2,9 @@
 
 Two deliveries, one processing path. `worker` (Fargate) calls `consumer.handle_batch` itself:
 several consumer threads, long polling, a heartbeat that extends the visibility of in-flight
-messages. `lambda` (the local default, as in the cloud) hands each batch to the Chalice
-`process_orders` handler the way the SQS event source mapping does
-(`processor.entrypoints.event_source`).
+messages. `lambda` (the local default, as in the cloud) hands each batch to a `Delivery`
+given by the caller: locally the Chalice `process_orders` handler, invoked the way the SQS
+event source mapping does (`processor.devstack.event_source`, which never ships).
 Both run the outbox sweeper loop and stop gracefully on SIGTERM/SIGINT: in-flight messages
 finish, received-but-unstarted ones are released at once, within STOP_SECONDS.
 """
@@ -15,19 +15,16 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from processor.adapters.aws import client
 from processor.adapters.sqs import Queue, chunks
 from processor.config import settings
 from processor.entrypoints.consumer import BatchOutcome, QueueMessage, handle_batch
 from processor.entrypoints.stopping import StopSignals
 from processor.outbox import relay as outbox
 
-if TYPE_CHECKING:  # loaded only in lambda delivery: it imports the Chalice app
-    from processor.entrypoints.event_source import LambdaDelivery
-
 log = logging.getLogger(__name__)
+# The two doors into the processing code: `handle_batch` here, or a `Delivery` (lambda).
 DELIVERIES = ("worker", "lambda")
 # A stop must end within 10 s (ECS waits 30 s before SIGKILL; a developer's patience less).
 # A consumer blocked in a long poll only notices it when the poll returns, hence the limit on
@@ -42,19 +39,33 @@ class WorkerOptions:
     wait_seconds: int = MAX_WAIT_SECONDS
     visibility_timeout: int = 60
     sweep_interval: float = 30.0
-    delivery: str = "worker"
 
     def __post_init__(self) -> None:
-        if self.delivery not in DELIVERIES:
-            raise ValueError(f"delivery must be one of {DELIVERIES}, not {self.delivery!r}")
         if not 0 <= self.wait_seconds <= MAX_WAIT_SECONDS:
             raise ValueError(f"wait_seconds must be 0-{MAX_WAIT_SECONDS} (stops take one poll)")
 
 
+class Delivery(Protocol):
+    """Hands a received batch to a handler other than `handle_batch` (the `lambda` delivery)."""
+
+    @property
+    def batch_size(self) -> int: ...
+
+    def deliver(self, messages: list[dict[str, Any]], stopping: bool) -> BatchOutcome: ...
+
+
 class Worker:
-    def __init__(self, options: WorkerOptions, stop: threading.Event | None = None) -> None:
+    """Consumes the queue: batches go to `handle_batch` here (Fargate), or to `delivery`."""
+
+    def __init__(
+        self,
+        options: WorkerOptions,
+        stop: threading.Event | None = None,
+        delivery: Delivery | None = None,
+    ) -> None:
         self.options = options
         self.stop = stop or threading.Event()
+        self.delivery = delivery
         self._in_flight: dict[str, str] = {}  # message id -> receipt handle
         self._lock = threading.Lock()
         self.processed = 0
@@ -68,11 +79,7 @@ class Worker:
         if not queue_url:
             raise RuntimeError("ORDER_QUEUE_URL is not set")
         queue = Queue(queue_url)
-        lambda_delivery: LambdaDelivery | None = None
-        if self.options.delivery == "lambda":
-            from processor.entrypoints.event_source import LambdaDelivery
-
-            lambda_delivery = LambdaDelivery(queue_url, client("sqs").meta.region_name)
+        lambda_delivery = self.delivery
         threads = [
             threading.Thread(
                 target=self._consume,
@@ -95,14 +102,14 @@ class Worker:
         log.info(
             "worker started: %d %s consumers on %s",
             self.options.concurrency,
-            self.options.delivery,
+            "worker" if self.delivery is None else "lambda",
             queue_url,
         )
         for thread in threads:
             thread.join()
         log.info("worker stopped after %d messages", self.processed)
 
-    def _consume(self, queue: Queue, lambda_delivery: LambdaDelivery | None) -> None:
+    def _consume(self, queue: Queue, lambda_delivery: Delivery | None) -> None:
         batch_size = lambda_delivery.batch_size if lambda_delivery else 10
         while not self.stop.is_set():
             try:

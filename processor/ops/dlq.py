@@ -1,4 +1,4 @@
-"""Dead-letter queue admin: list, show and redrive messages (`python -m processor dlq ...`)."""
+"""Dead-letter queue admin: list, show, redrive messages (`python -m processor admin dlq ...`)."""
 
 from __future__ import annotations
 

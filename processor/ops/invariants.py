@@ -157,7 +157,7 @@ def _check_queues(report: CheckReport) -> None:
         report.queues[name] = depth
         waiting = sum(depth.values())
         if name == "dlq" and waiting:
-            detail = f"{waiting} message(s) in the DLQ: `python -m processor dlq list`"
+            detail = f"{waiting} message(s) in the DLQ: `python -m processor admin dlq list`"
             report.findings.append(Finding("dead_letters", detail))
 
 

@@ -21,6 +21,7 @@ from db.repository import (
     OrderRow,
     Transition,
 )
+from processor import metrics
 from processor.api.pagination import decode_cursor, encode_cursor
 from processor.api.views import history_view, order_view, payment_view, refund_view
 from processor.bootstrap import Dependencies, dependencies
@@ -102,7 +103,7 @@ def create_order(
             return _replay(uow.orders.idempotency_record(claim.key), claim), True
     with log_context(order_id=str(order_id)):
         log.info("order created", extra={"total_amount": str(order.total_amount)})
-    emit_metric("OrdersCreated")
+    emit_metric(metrics.ORDERS_CREATED)
     deps.publisher.publish_new_order(new.queue_record(outbox_id))
     return view, False
 

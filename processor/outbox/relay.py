@@ -16,15 +16,17 @@ from uuid import UUID
 
 from db.repository import OutboxRecord
 from db.uow import UnitOfWork
+from processor import metrics
 from processor.adapters.notifications import Note, notify_batch
-from processor.adapters.sqs import Queue
-from processor.api.views import order_view
+from processor.adapters.sqs import Queue, chunks
 from processor.config import Settings, settings
 from processor.jsonutil import dumps
 from processor.observability import emit_metric
+from processor.outbox.views import notification_view
 
 log = logging.getLogger(__name__)
 BATCH = 100
+SNS_BATCH = 10  # PublishBatch's limit
 IDEMPOTENCY_KEY_RETENTION_HOURS = 48
 
 
@@ -109,8 +111,8 @@ def sweep(config: Settings | None = None, max_batches: int = 50) -> RelayResult:
         uow.outbox.purge_idempotency_keys(IDEMPOTENCY_KEY_RETENTION_HOURS)
         unsent, oldest_seconds = uow.reporting.outbox_lag()
         uow.commit()
-    emit_metric("OutboxUnsent", unsent)
-    emit_metric("OutboxLag", oldest_seconds, "Seconds")
+    emit_metric(metrics.OUTBOX_UNSENT, unsent)
+    emit_metric(metrics.OUTBOX_LAG, oldest_seconds)
     return RelayResult(sent, failed)
 
 
@@ -140,7 +142,7 @@ def _send_notifications(
         if order is None:
             yield record.id, "order no longer exists"
             continue
-        view = order_view(order, items[record.order_id])
+        view = notification_view(order, items[record.order_id])
         notes.append(Note(record.id, view, record.status, record.payload.get("reason")))
-    for start in range(0, len(notes), 10):  # one SNS call per ten status changes
-        yield from notify_batch(config, notes[start : start + 10])
+    for chunk in chunks(notes, SNS_BATCH):  # one SNS call per ten status changes
+        yield from notify_batch(config, list(chunk))

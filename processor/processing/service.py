@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from db.repository import OrderRow, PaymentMove, PaymentRow, PaymentStart, Transition
+from processor import metrics
 from processor.adapters.payments.base import (
     Authorization,
     PaymentResult,
@@ -57,7 +58,7 @@ def process_order(order_id: UUID, deps: Dependencies | None = None) -> Status:
             previous, status = status, STEPS[status](order_id, deps)
             elapsed_ms = (time.monotonic() - started) * 1000
             log.info("step %s -> %s", previous, status, extra={"duration_ms": round(elapsed_ms)})
-            emit_metric("StepLatency", elapsed_ms, "Milliseconds", step=previous.value)
+            emit_metric(metrics.STEP_LATENCY, elapsed_ms, step=previous.value)
     finally:
         deps.publisher.publish_notifications(order_id)
     return status
@@ -173,7 +174,7 @@ def _record_authorization(
         saved = uow.orders.get_status(order_id)
         uow.commit()
     if note_id is not None and not approved:
-        emit_metric("PaymentDeclines")
+        emit_metric(metrics.PAYMENT_DECLINES)
     return Status(saved) if saved else target
 
 

@@ -12,29 +12,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from db.provider_events import ProviderEvent
+from processor import metrics
 from processor.adapters import stripe_signature
 from processor.bootstrap import Dependencies, dependencies
 from processor.config import Settings
 from processor.domain import errors
+from processor.domain.reconciliation import EventOutcome
 from processor.jsonutil import loads
 from processor.observability import emit_metric
+from processor.reconciliation.records import Recorded
 
 log = logging.getLogger(__name__)
 PROVIDER = "stripe"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What handling one event did: one of provider_events' outcomes, and why."""
-
-    outcome: str
-    detail: str | None = None
 
 
 def signing_secrets(config: Settings) -> list[str]:
@@ -63,7 +57,7 @@ def authenticate(body: bytes, signature: str | None, config: Settings) -> dict[s
             body, signature, secrets, time.time(), config.webhook_tolerance_seconds
         )
     except stripe_signature.SignatureError as error:
-        emit_metric("WebhookRejected", reason="signature")
+        emit_metric(metrics.WEBHOOK_REJECTED)
         raise errors.InvalidSignature(str(error)) from None
     try:
         event = loads(body)
@@ -108,7 +102,7 @@ def reference_of(event_type: str, obj: dict[str, Any]) -> str | None:
     return str(intent) if isinstance(intent, str) else None
 
 
-Handler = Callable[[Dependencies, Any, ProviderEvent, dict[str, Any]], Outcome]
+Handler = Callable[[Dependencies, Any, ProviderEvent, dict[str, Any]], Recorded]
 
 
 def receive(
@@ -138,11 +132,13 @@ def receive(
     with deps.uow() as uow:
         if not uow.provider_events.claim(stored):
             return {"received": True, "duplicate": True, "event_id": stored.event_id}
-        result = handler(deps, uow, stored, obj) if handler else Outcome("ignored")
+        result = handler(deps, uow, stored, obj) if handler else Recorded(EventOutcome.IGNORED)
         uow.provider_events.record_outcome(stored.event_id, result.outcome, result.detail)
         uow.commit()
-    emit_metric("WebhookEvents", event_type=stored.event_type, outcome=result.outcome)
-    if result.outcome == "disagreement":
+    if result.notified and result.order_id is not None:
+        deps.publisher.publish_notifications(result.order_id)
+    emit_metric(metrics.WEBHOOK_EVENTS, outcome=result.outcome)
+    if result.outcome == EventOutcome.DISAGREEMENT:
         log.warning(
             "provider disagrees: %s", result.detail,
             extra={"event_id": stored.event_id, "event_type": stored.event_type},
@@ -151,5 +147,5 @@ def receive(
         "received": True,
         "duplicate": False,
         "event_id": stored.event_id,
-        "outcome": result.outcome,
+        "outcome": str(result.outcome),
     }

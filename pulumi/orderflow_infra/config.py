@@ -39,11 +39,11 @@ _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Variables the stack sets itself; letting `app_env` override them would break wiring.
 RESERVED_ENV = frozenset(
     {"ORDER_QUEUE_URL", "ORDER_DLQ_URL", "NOTIFICATION_TOPIC_ARN", "SENDER_EMAIL", "DB_SECRET_ARN",
-     "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "POWERTOOLS_SERVICE_NAME",
+     "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "SERVICE_NAME",
      "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS", "PAYMENT_PROVIDER",
      "STRIPE_API_BASE", "STRIPE_SECRET_KEY_ARN",
      # A signing secret belongs in Secrets Manager (`stripe_webhook_secret`), never in env.
-     "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_ARN"}
+     "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_ARN", "RECONCILE_FIX"}
 )
 # Keys the Lambda runtime reserves (CreateFunction rejects them). Those without the `AWS_`
 # prefix are listed; `_HANDLER` and `_X_AMZN_TRACE_ID` already fail the name pattern. Every
@@ -104,6 +104,10 @@ class OrderflowConfig:
     # Stripe's webhook signing secret (`whsec_...`), a Pulumi config secret: stored in Secrets
     # Manager, the API function gets its ARN. Unset: the webhook route answers 503.
     stripe_webhook_secret: pulumi.Output[str] | None = None
+    # The reconciler's schedule, and whether its scheduled runs make the safe repairs
+    # (`admin reconcile --fix`) or only report.
+    reconcile_interval_minutes: int = 5
+    reconcile_fix: bool = False
 
     @property
     def prefix(self) -> str:
@@ -112,7 +116,7 @@ class OrderflowConfig:
 
     @property
     def service_name(self) -> str:
-        """The app's `service` log field and metric dimension (POWERTOOLS_SERVICE_NAME)."""
+        """The app's `service` log field and metric dimension (SERVICE_NAME)."""
         return self.project_name
 
     @property
@@ -271,7 +275,7 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         r"(:[\w.-]+|@sha256:[0-9a-f]{64})$"),
         f"an ECR image URI in {region} with a tag or digest (the VPC has no NAT gateway, "
         "so only ECR is reachable)") or None
-    # Without processor_image, Fargate mode builds processor/Dockerfile (worker_image.py).
+    # Without processor_image, Fargate mode builds pulumi/worker-image/Dockerfile (worker_image.py).
 
     db_engine = r.choice("db_engine", d.db_engine, ("rds", "aurora-serverless"))
     min_acu = r.capacity("db_min_capacity_acu", d.db_min_capacity_acu)
@@ -336,4 +340,7 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
                                re.compile(r"^https://[^\s/]+$"), "an https:// base URL"),
         artifact_dir=r.text("artifact_dir", d.artifact_dir, re.compile(r"^\S+$"), "a path"),
         stripe_webhook_secret=r.secret("stripe_webhook_secret"),
+        reconcile_interval_minutes=r.integer("reconcile_interval_minutes",
+                                             d.reconcile_interval_minutes, 1, 1440),
+        reconcile_fix=r.boolean("reconcile_fix", d.reconcile_fix),
     )

@@ -58,7 +58,7 @@ def app_environment(ctx: Context, db: Database, msg: Messaging, payments: Paymen
         "DB_NAME": cfg.db_name,
         "APP_ENV": cfg.environment,
         "LOG_LEVEL": cfg.log_level,
-        "POWERTOOLS_SERVICE_NAME": cfg.service_name,
+        "SERVICE_NAME": cfg.service_name,
         "METRICS_NAMESPACE": cfg.metrics_namespace,
         # RDS Proxy pins a client that PREPAREs to one database connection.
         "DB_PREPARED_STATEMENTS": "off" if cfg.rds_proxy_enabled else "on",
@@ -113,6 +113,7 @@ def _data_statements(cfg: OrderflowConfig, handler: str, args: AppArgs
 def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: int,
                  extra_env: Mapping[str, pulumi.Input[str]] | None = None,
                  extra_statements: Sequence[iam.Statement] = (),
+                 reserved_concurrency: int | None = None,
                  ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
     """One chalice handler as a VPC Lambda function, with its own log group and role.
 
@@ -120,7 +121,8 @@ def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: i
     New code serves only once its schema is in place (`args.migration`). The old code keeps
     serving while the migration runs, which is why migrations must stay compatible with it
     (README). `extra_env` and `extra_statements` are what only this function needs (the API's
-    webhook signing secret).
+    webhook signing secret); `reserved_concurrency` caps its concurrent runs (the reconciler:
+    one at a time).
     """
     cfg = ctx.cfg
     artifact, net = args.artifact, args.network
@@ -152,6 +154,7 @@ def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: i
         vpc_config=aws.lambda_.FunctionVpcConfigArgs(
             subnet_ids=net.subnet_ids, security_group_ids=[net.app_sg.id]
         ),
+        reserved_concurrent_executions=reserved_concurrency,
         tracing_config=aws.lambda_.FunctionTracingConfigArgs(
             mode="Active" if cfg.tracing_enabled else "PassThrough"
         ),

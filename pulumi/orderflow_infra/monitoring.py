@@ -22,6 +22,8 @@ from orderflow_infra.context import Context
 from orderflow_infra.database import Database
 from orderflow_infra.fargate import FargateWorker
 from orderflow_infra.messaging import Messaging
+from processor import metrics
+from processor.metrics import Metric as AppMetric
 
 OLDEST_MESSAGE_AGE_SECONDS = 600  # orders should leave the queue within minutes
 API_5XX_PER_5_MINUTES = 5
@@ -36,10 +38,6 @@ PROCESSING_FAILURES_PER_5_MINUTES = 10  # single retries are normal; a burst is 
 WORKER_CPU_PERCENT = 80
 WORKER_MEMORY_PERCENT = 80
 
-# What the app emits (processor/observability.py, services.py, consumer.py, outbox.py).
-# EMF records carry `service` plus these dimensions; CloudWatch keys a metric by the exact set.
-FINAL_STATUSES = ("COMPLETED", "PAYMENT_FAILED", "CANCELLED")
-STEPS = ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED")
 WIDGET_PERIOD_SECONDS = 60
 GRID_WIDTH = 24  # CloudWatch dashboards are 24 units wide
 
@@ -119,8 +117,11 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
     def axis(right: bool) -> dict[str, str]:
         return {"yAxis": "right"} if right else {}
 
-    def app(name: str, stat: str, label: str, right: bool = False, **dims: str) -> Metric:
-        return _metric(t.namespace, name, {**svc, **dims}, stat=stat, label=label,
+    def app(metric: AppMetric, stat: str, label: str, right: bool = False,
+            **dims: str) -> Metric:
+        """A line of the app's own metric (processor.metrics: what the app emits, with
+        `service` and the metric's declared dimension)."""
+        return _metric(t.namespace, metric.name, {**svc, **dims}, stat=stat, label=label,
                        **axis(right))
 
     def sqs(name: str, queue: str, label: str, right: bool = False) -> Metric:
@@ -134,24 +135,39 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
          "properties": {"title": "Alarms", "alarms": list(t.alarm_arns),
                         "sortBy": "stateUpdatedTimestamp"}},
         _graph("Orders created and processed, by final status", [
-            app("OrdersCreated", "Sum", "created"),
-            *(app("OrdersProcessed", "Sum", status.lower(), final_status=status)
-              for status in FINAL_STATUSES),
+            app(metrics.ORDERS_CREATED, "Sum", "created"),
+            *(app(metrics.ORDERS_PROCESSED, "Sum", status.lower(), final_status=status)
+              for status in metrics.ORDERS_PROCESSED.values),
         ], t.region),
-        _graph("Payment declines", [app("PaymentDeclines", "Sum", "declines")], t.region),
+        _graph("Payment declines", [app(metrics.PAYMENT_DECLINES, "Sum", "declines")],
+               t.region),
         _graph("Step latency p50 / p99 (ms)", [
-            app("StepLatency", stat, f"{step.lower()} {stat}", step=step)
-            for step in STEPS for stat in ("p50", "p99")
+            app(metrics.STEP_LATENCY, stat, f"{step.lower()} {stat}", step=step)
+            for step in metrics.STEP_LATENCY.values for stat in ("p50", "p99")
         ], t.region),
         _graph("Processing failures, DLQ sends, DLQ depth", [
-            app("ProcessingFailures", "Sum", "retryable failures"),
-            app("DeadLettered", "Sum", "dead-lettered by the app"),
+            app(metrics.PROCESSING_FAILURES, "Sum", "retryable failures"),
+            app(metrics.DEAD_LETTERED, "Sum", "dead-lettered by the app"),
             sqs("ApproximateNumberOfMessagesVisible", t.dlq, "DLQ depth", right=True),
         ], t.region),
         _graph("Outbox: oldest unsent record (s), unsent records", [
-            app("OutboxLag", "Maximum", "lag (s)"),
-            app("OutboxUnsent", "Maximum", "unsent", right=True),
+            app(metrics.OUTBOX_LAG, "Maximum", "lag (s)"),
+            app(metrics.OUTBOX_UNSENT, "Maximum", "unsent", right=True),
         ], t.region, {"lag alarm": OUTBOX_LAG_SECONDS}),
+        _graph("Reconciler findings by kind (per run)", [
+            app(metrics.RECONCILER_FINDINGS, "Maximum", kind, kind=kind)
+            for kind in metrics.RECONCILER_FINDINGS.values
+        ], t.region),
+        _graph("Reconciler: findings per run, repairs by kind", [
+            app(metrics.RECONCILER_FINDINGS_TOTAL, "Maximum", "findings"),
+            *(app(metrics.RECONCILER_REPAIRS, "Sum", f"repaired {kind}", right=True, kind=kind)
+              for kind in metrics.RECONCILER_REPAIRS.values),
+        ], t.region, {"findings alarm": 1}),
+        _graph("Provider webhooks by outcome, signatures refused", [
+            *(app(metrics.WEBHOOK_EVENTS, "Sum", outcome, outcome=outcome)
+              for outcome in metrics.WEBHOOK_EVENTS.values),
+            app(metrics.WEBHOOK_REJECTED, "Sum", "refused (signature)", right=True),
+        ], t.region),
         _graph("Order queue: oldest message age (s), visible messages", [
             sqs("ApproximateAgeOfOldestMessage", t.queue, "oldest (s)"),
             sqs("ApproximateNumberOfMessagesVisible", t.queue, "visible", right=True),
@@ -272,11 +288,18 @@ class Monitoring(pulumi.ComponentResource):
         # The app's own metrics: a missing datapoint means "nothing to report", not a failure.
         app_dims = {"service": cfg.service_name}
         alarm("outbox-lag", "Committed orders or notifications are not being sent (outbox)",
-              cfg.metrics_namespace, "OutboxLag", app_dims, "Maximum", OUTBOX_LAG_SECONDS,
+              cfg.metrics_namespace, metrics.OUTBOX_LAG.name, app_dims, "Maximum",
+              OUTBOX_LAG_SECONDS,
               period=300)
         alarm("processing-failures", "Many orders are failing processing and being retried",
-              cfg.metrics_namespace, "ProcessingFailures", app_dims, "Sum",
+              cfg.metrics_namespace, metrics.PROCESSING_FAILURES.name, app_dims, "Sum",
               PROCESSING_FAILURES_PER_5_MINUTES, period=300)
+        # One datapoint per reconciler run: the period is the schedule's, so the alarm clears
+        # with the first run that finds nothing (README "Operate": what each finding means).
+        alarm("reconciler-findings", "The reconciler found records that disagree (with the "
+              "guarantees or with the payment provider): `admin reconcile`",
+              cfg.metrics_namespace, metrics.RECONCILER_FINDINGS_TOTAL.name, app_dims,
+              "Maximum", 1, period=cfg.reconcile_interval_minutes * 60)
 
     def _dashboard(self, ctx: Context, args: MonitoringArgs) -> aws.cloudwatch.Dashboard:
         """The dashboard resource; its body is rendered once every name it shows is known."""

@@ -46,9 +46,10 @@ class Handlers:
     process_orders: str = "app.process_orders"
     sweep_outbox: str = "app.sweep_outbox"
     migrate: str = "app.migrate"
+    reconcile: str = "app.reconcile"
 
     def all(self) -> tuple[str, ...]:
-        return (self.api, self.process_orders, self.sweep_outbox, self.migrate)
+        return (self.api, self.process_orders, self.sweep_outbox, self.migrate, self.reconcile)
 
 
 HANDLERS = Handlers()

@@ -1,9 +1,9 @@
-"""The Fargate worker's image: built from processor/Dockerfile and pushed by `pulumi up`.
+"""The Fargate worker's image: built from pulumi/worker-image/Dockerfile, pushed by `pulumi up`.
 
 `processor: fargate` is then the whole switch. The task definition runs the pushed image by
 digest (`<repository>@sha256:...`), so a code change rolls the service, and an unchanged tree
 changes nothing: pulumi-docker-build hashes the build context (minus
-processor/Dockerfile.dockerignore) and rebuilds only when that hash or an input changes.
+pulumi/worker-image/Dockerfile.dockerignore) and rebuilds only when that hash or an input changes.
 Teams that build in their own pipeline set `processor_image` instead; then nothing is built.
 """
 
@@ -22,7 +22,7 @@ from orderflow_infra.config import ConfigError, OrderflowConfig
 from orderflow_infra.context import Context
 from orderflow_infra.packaging import REPO_ROOT
 
-DOCKERFILE = REPO_ROOT / "processor" / "Dockerfile"
+DOCKERFILE = REPO_ROOT / "pulumi" / "worker-image" / "Dockerfile"
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 # The task definition's runtime_platform.cpu_architecture; the image must be built for it.
 CPU_ARCHITECTURE = "X86_64"
@@ -50,8 +50,9 @@ def require_image_source(cfg: OrderflowConfig, docker: DockerProbe) -> None:
     """Stop before any resource exists when Fargate mode has neither Docker nor an image."""
     if cfg.processor == "fargate" and cfg.processor_image is None and not docker():
         raise ConfigError(
-            "processor is fargate, but this machine has no Docker to build processor/Dockerfile "
-            "(no DOCKER_HOST, no /var/run/docker.sock, no `docker` on PATH). Either run "
+            "processor is fargate, but this machine has no Docker to build "
+            "pulumi/worker-image/Dockerfile (no DOCKER_HOST, no /var/run/docker.sock, no "
+            "`docker` on PATH). Either run "
             "`pulumi up` where Docker is available, or build the image in your own pipeline "
             "and set `pulumi config set processor_image <account>.dkr.ecr.<region>."
             "amazonaws.com/<repository>@sha256:<digest>`.")
@@ -77,7 +78,7 @@ def ecr_registry(repository: aws.ecr.Repository, auth: pulumi.Output[
 
 
 def build_worker_image(ctx: Context, repository: aws.ecr.Repository) -> pulumi.Output[str]:
-    """Build processor/Dockerfile for the task's architecture and push it to `repository`.
+    """Build pulumi/worker-image/Dockerfile for the task's architecture and push it to `repository`.
 
     Returns `<repository url>@<digest>`: the digest output names exactly what was pushed
     (the provider's `ref` keeps the tag too and is documented as not stable).

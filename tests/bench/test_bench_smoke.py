@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.env import BenchEnv
 from bench.runner import NAMES, run_benchmarks
 from bench.sizes import SMOKE
-from processor.entrypoints.local import create_aws_resources
+from processor.devstack.local import create_aws_resources
 
 
 def test_every_benchmark_runs_on_a_tiny_workload_and_is_written_to_the_report(

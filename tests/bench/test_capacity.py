@@ -13,7 +13,7 @@ from bench.env import BenchEnv
 from bench.prices import assume
 from bench.runner import run_benchmarks
 from bench.sizes import SMOKE
-from processor.entrypoints.local import create_aws_resources
+from processor.devstack.local import create_aws_resources
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = {

@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
-from processor.entrypoints.local import free_port
+from processor.devstack.local import free_port
 from tests.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,7 +166,7 @@ def _emulators(group: Group) -> list[int]:
     return [
         proc.pid
         for proc in psutil.process_iter(["cmdline"])
-        if "processor.adapters.emulator" in (proc.info["cmdline"] or [])
+        if "processor.devstack.emulator" in (proc.info["cmdline"] or [])
         and any(str(member.pid) in proc.info["cmdline"] for member in group.members())
     ]
 

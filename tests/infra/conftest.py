@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.harness import FARGATE_IMAGE, REGION, Deployment, deploy, write_fake_artifact
+from orderflow_mocks.harness import FARGATE_IMAGE, REGION, Deployment, deploy, write_fake_artifact
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,7 +12,7 @@ import pytest
 from chalice.deploy.swagger import CFNSwaggerGenerator
 
 from orderflow_infra.packaging import PUBLIC_PATHS, ArtifactError, render_swagger
-from tests.infra.harness import Deployment, chalice_test_app, deploy
+from orderflow_mocks.harness import Deployment, chalice_app, deploy
 
 FUNCTION = "aws:lambda/function:Function"
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -45,7 +45,7 @@ def test_rest_api_body_is_the_chalice_swagger_with_the_invoke_arn_swapped_in(
     (api,) = any_stack.of_type("aws:apigateway/restApi:RestApi")
     body = json.loads(api.inputs["body"])
     invoke_arn = any_stack.named("api", FUNCTION).state["invokeArn"]
-    chalice_swagger = CFNSwaggerGenerator().generate_swagger(chalice_test_app())
+    chalice_swagger = CFNSwaggerGenerator().generate_swagger(chalice_app())
     assert "Fn::Sub" not in api.inputs["body"]
     assert set(body["paths"]) == set(chalice_swagger["paths"])
     for path, method, op in _operations(body):
@@ -81,9 +81,22 @@ def test_api_key_is_required_on_every_route_but_cors_preflight(any_stack: Deploy
         "API_KEY_REQUIRED"] == "true"
 
 
+def test_the_rest_api_serves_every_route_of_chalice_app_and_docs_and_openapi_need_no_key(
+        lambda_stack: Deployment) -> None:
+    """The stack is built from the real chalice_app/app.py, so a route added there (or a
+    public page such as /docs) is checked here as API Gateway will serve it."""
+    (api,) = lambda_stack.of_type("aws:apigateway/restApi:RestApi")
+    body = json.loads(api.inputs["body"])
+    assert set(body["paths"]) == set(chalice_app().routes)
+    assert {"/docs", "/openapi.json", "/orders/{order_id}/cancel"} <= set(body["paths"])
+    for path in ("/docs", "/openapi.json"):
+        assert "security" not in body["paths"][path]["get"], path
+    assert body["paths"]["/orders"]["get"]["security"] == [{"api_key": []}]
+
+
 def test_the_openapi_document_is_public_even_where_chalice_asked_for_a_key() -> None:
     """API Gateway demands a key exactly where `security` lists it, so none may remain."""
-    swagger = CFNSwaggerGenerator().generate_swagger(chalice_test_app())
+    swagger = CFNSwaggerGenerator().generate_swagger(chalice_app())
     swagger["paths"]["/openapi.json"]["get"]["security"] = [{"api_key": []}]
     body = render_swagger(swagger, "arn:invoke", api_key_required=True)
     assert "/openapi.json" in PUBLIC_PATHS
@@ -151,7 +164,7 @@ def test_every_gateway_error_the_readme_promises_is_in_the_rest_api_body(
 
 
 def test_unexpected_integration_uri_is_refused() -> None:
-    swagger = CFNSwaggerGenerator().generate_swagger(chalice_test_app())
+    swagger = CFNSwaggerGenerator().generate_swagger(chalice_app())
     swagger["paths"]["/orders"]["post"]["x-amazon-apigateway-integration"]["uri"] = "arn:other"
     with pytest.raises(ArtifactError, match="POST /orders: unexpected integration uri"):
         render_swagger(swagger, "arn:invoke", api_key_required=True)

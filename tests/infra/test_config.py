@@ -6,7 +6,7 @@ import pulumi
 import pytest
 
 from orderflow_infra.config import ConfigError, OrderflowConfig, load_config
-from tests.infra.harness import FARGATE_IMAGE, deploy, use_mocks
+from orderflow_mocks.harness import FARGATE_IMAGE, deploy, use_mocks
 
 
 def _load(config: dict[str, str]) -> OrderflowConfig:

@@ -14,7 +14,7 @@ from orderflow_infra.config import load_config
 from orderflow_infra.context import Context
 from orderflow_infra.database import Database, DatabaseArgs
 from orderflow_infra.network import Network
-from tests.infra.harness import Deployment, use_mocks
+from orderflow_mocks.harness import Deployment, use_mocks
 
 INSTANCE = "aws:rds/instance:Instance"
 CLUSTER = "aws:rds/cluster:Cluster"

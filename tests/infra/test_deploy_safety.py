@@ -9,7 +9,7 @@ import pytest
 
 from orderflow_infra.config import LAMBDA_RESERVED_ENV, RESERVED_ENV_PREFIX
 from orderflow_infra.network import UNSUPPORTED_ZONE_IDS, ZoneError
-from tests.infra.harness import FARGATE_IMAGE, Deployment, RecordingMocks, deploy
+from orderflow_mocks.harness import FARGATE_IMAGE, Deployment, RecordingMocks, deploy
 
 FUNCTION = "aws:lambda/function:Function"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -82,7 +82,7 @@ def test_app_code_waits_for_the_migration_of_its_artifact(any_stack: Deployment)
     assert any_stack.depends_on(migration, migrate)
     assert any_stack.depends_on(migration, any_stack.named("db"))
     assert not any_stack.depends_on(migrate, migration)
-    consumers = ["api", "sweep-outbox"]
+    consumers = ["api", "sweep-outbox", "reconcile"]
     if any_stack.config["processor"] == "lambda":
         consumers.append("process-orders")
     else:

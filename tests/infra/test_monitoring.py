@@ -1,8 +1,9 @@
 """The operations dashboard and the alarms on the app's own (EMF) metrics.
 
-The dashboard is only useful if each line names a metric that exists, so the app metrics are
-checked against what `processor.observability.emit_metric` really writes under the stack's
-environment: same namespace, same name, same dimension set and values.
+The catalogue (processor.metrics) is what the app emits; every metric in it must be graphed
+with each dimension set it is emitted with, and alarmed where the catalogue says so. What
+`processor.observability.emit_metric` really writes under the stack's environment is checked
+against the dashboard's lines: same namespace, same name, same dimension set and values.
 """
 
 from __future__ import annotations
@@ -12,27 +13,19 @@ from typing import Any
 
 import pytest
 
-from processor import observability
-from tests.infra.harness import Deployment
+from orderflow_mocks.harness import Deployment
+from processor import metrics, observability
 
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 NAMESPACE = "orderflow/test"
 SERVICE = {"service": "orderflow"}
 Line = tuple[str, str, dict[str, str], dict[str, Any]]
 
-# The app's metrics and the dimension sets it emits them with (besides `service`).
-APP_METRICS = {
-    ("OrdersCreated", ()),
-    *(("OrdersProcessed", (("final_status", s),))
-      for s in ("COMPLETED", "PAYMENT_FAILED", "CANCELLED")),
-    ("PaymentDeclines", ()),
-    *(("StepLatency", (("step", s),))
-      for s in ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED", "FULFILLED")),
-    ("DeadLettered", ()),
-    ("ProcessingFailures", ()),
-    ("OutboxUnsent", ()),
-    ("OutboxLag", ()),
-}
+
+def _catalogued() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(name, dimensions besides `service`) of every metric the app emits."""
+    return {(metric.name, tuple(sorted(dims.items())))
+            for metric in metrics.CATALOGUE for dims in metric.dimension_sets()}
 
 
 def _body(stack: Deployment) -> dict[str, Any]:
@@ -69,39 +62,51 @@ def test_dashboard_exists_in_both_modes_named_in_the_outputs(any_stack: Deployme
         assert f'"{name}"' in text
 
 
-def test_dashboard_graphs_every_app_metric_with_its_dimension_set(any_stack: Deployment) -> None:
+def test_dashboard_graphs_every_catalogued_metric_with_each_dimension_set_it_is_emitted_with(
+    any_stack: Deployment,
+) -> None:
     app = [(name, dims, options) for namespace, name, dims, options in _lines(_body(any_stack))
            if namespace == NAMESPACE]
     shown = set()
     for name, dims, _ in app:
         assert {k: dims[k] for k in SERVICE} == SERVICE, name
         shown.add((name, tuple(sorted((k, v) for k, v in dims.items() if k != "service"))))
-    assert shown == APP_METRICS
+    assert shown == _catalogued()
     latency = {(dims["step"], options["stat"]) for name, dims, options in app
-               if name == "StepLatency"}
+               if name == metrics.STEP_LATENCY.name}
     assert latency == {(step, stat) for step in ("PENDING", "PROCESSING", "PAYMENT_CONFIRMED",
                                                  "FULFILLED") for stat in ("p50", "p99")}
 
 
-def test_dashboard_app_metrics_are_exactly_what_the_app_emits(
+def test_exactly_the_metrics_the_catalogue_marks_alarmed_have_an_alarm_on_the_apps_namespace(
+    any_stack: Deployment,
+) -> None:
+    watched = {a.inputs["metricName"] for a in _alarms(any_stack).values()
+               if a.inputs["namespace"] == NAMESPACE}
+    assert watched == {m.name for m in metrics.CATALOGUE if m.alarmed}
+    assert watched  # the catalogue does mark some
+
+
+def test_what_the_app_emits_for_each_catalogued_metric_matches_a_dashboard_line(
     lambda_stack: Deployment, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     env = lambda_stack.named("process-orders").inputs["environment"]["variables"]
     monkeypatch.setattr(observability, "NAMESPACE", env["METRICS_NAMESPACE"])
-    monkeypatch.setattr(observability, "SERVICE", env["POWERTOOLS_SERVICE_NAME"])
+    monkeypatch.setattr(observability, "SERVICE", env["SERVICE_NAME"])
     monkeypatch.delenv("METRICS_DISABLED", raising=False)
+    lines = {(namespace, name, tuple(dims.items()))
+             for namespace, name, dims, _ in _lines(_body(lambda_stack))}
     capsys.readouterr()
-    for namespace, name, dims, _ in _lines(_body(lambda_stack)):
-        if namespace != NAMESPACE:
-            continue
-        observability.emit_metric(name, **{k: v for k, v in dims.items() if k != "service"})
-        record = json.loads(capsys.readouterr().out)
-        (emf,) = record["_aws"]["CloudWatchMetrics"]
-        assert emf["Namespace"] == namespace
-        assert emf["Metrics"][0]["Name"] == name
-        assert emf["Dimensions"] == [list(dims)]  # same keys, same (sorted) order
-        assert {k: record[k] for k in dims} == dims
+    for metric in metrics.CATALOGUE:
+        for dims in metric.dimension_sets():
+            observability.emit_metric(metric, **dims)
+            record = json.loads(capsys.readouterr().out)
+            (emf,) = record["_aws"]["CloudWatchMetrics"]
+            assert emf["Metrics"] == [{"Name": metric.name, "Unit": metric.unit}]
+            (keys,) = emf["Dimensions"]
+            emitted = (emf["Namespace"], metric.name, tuple((k, record[k]) for k in keys))
+            assert emitted in lines  # same namespace, name, keys in the same (sorted) order
 
 
 def test_dashboard_shows_the_stacks_queues_api_functions_and_database(
@@ -148,8 +153,8 @@ def test_outbox_lag_and_processing_failure_alarms_watch_the_apps_metrics(
     any_stack: Deployment,
 ) -> None:
     alarms = _alarms(any_stack)
-    expected = {"outbox-lag": ("OutboxLag", "Maximum", 300),
-                "processing-failures": ("ProcessingFailures", "Sum", 10)}
+    expected = {"outbox-lag": (metrics.OUTBOX_LAG.name, "Maximum", 300),
+                "processing-failures": (metrics.PROCESSING_FAILURES.name, "Sum", 10)}
     for key, (metric, statistic, threshold) in expected.items():
         inputs = alarms[key].inputs
         assert (inputs["namespace"], inputs["metricName"], inputs["dimensions"]) == (

@@ -22,7 +22,8 @@ from orderflow_infra.packaging import (
     locate_artifact,
     render_swagger,
 )
-from tests.infra.harness import write_fake_artifact
+from orderflow_mocks.harness import write_fake_artifact
+from tests.helpers import development_only
 
 # Only a failure to reach the package index skips the real build; anything else fails it.
 OFFLINE = re.compile(r"NewConnectionError|Temporary failure in name resolution|"
@@ -57,7 +58,9 @@ def _lambda_runtime_dir(target: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_make_package_builds_a_zip_whose_handlers_import(tmp_path: Path) -> None:
+def test_make_package_builds_a_zip_of_product_code_only_whose_handlers_import(
+    tmp_path: Path,
+) -> None:
     result = subprocess.run(["make", "-C", str(REPO_ROOT), "package"], capture_output=True,
                             text=True, timeout=600, check=False)
     output = result.stdout + result.stderr
@@ -74,6 +77,9 @@ def test_make_package_builds_a_zip_whose_handlers_import(tmp_path: Path) -> None
     code = tmp_path / "code"
     with zipfile.ZipFile(artifact.zip_path) as archive:
         archive.extractall(code)
+        shipped = archive.namelist()
+        assert development_only(shipped) == []
+        assert "processor/entrypoints/worker.py" in shipped
         swagger_ui = {Path(n).name for n in archive.namelist()
                       if n.startswith("swagger_ui_bundle/") and not n.endswith((".pyc", "/"))}
     # Only what /docs uses: the package's source maps and other builds would double the zip.

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.harness import Deployment, deploy
+from orderflow_mocks.harness import Deployment, deploy
 from tests.infra.test_security import _policies, _walk
 
 STRIPE_KEY = "sk_live_never_in_plain_text_0123456789"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from orderflow_infra.config import load_config
-from tests.infra.harness import Deployment, deploy, use_mocks
+from orderflow_mocks.harness import Deployment, deploy, use_mocks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_FILES = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))

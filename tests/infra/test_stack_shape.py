@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from tests.infra.harness import FAKE_API_KEY_VALUE, IMAGE_DIGEST, Deployment
+from orderflow_mocks.harness import FAKE_API_KEY_VALUE, IMAGE_DIGEST, Deployment
 
 ESM = "aws:lambda/eventSourceMapping:EventSourceMapping"
 FUNCTION = "aws:lambda/function:Function"
@@ -30,7 +30,7 @@ COMMON = {
     "aws:apigateway/apiKey:ApiKey": 1,
     "aws:apigateway/usagePlan:UsagePlan": 1,
     "aws:lambda/invocation:Invocation": 1,
-    "aws:cloudwatch/eventRule:EventRule": 1,
+    "aws:cloudwatch/eventRule:EventRule": 2,  # the outbox sweeper's and the reconciler's
     "aws:cloudwatch/dashboard:Dashboard": 1,
 }
 
@@ -54,6 +54,7 @@ def test_lambda_mode_consumes_the_queue_with_a_lambda_and_has_no_fargate_resourc
         "app.process_orders",
         "app.sweep_outbox",
         "app.migrate",
+        "app.reconcile",
     }
     assert all(counts[typ] == 0 for typ in FARGATE_ONLY)
 

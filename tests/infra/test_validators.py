@@ -19,7 +19,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from app import app as real_app
 from orderflow_infra.api import rest_api_body
-from tests.infra.harness import FARGATE_IMAGE, Deployment, deploy
+from orderflow_mocks.harness import FARGATE_IMAGE, Deployment, deploy
 
 INVOKE_ARN = ("arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/"
               "arn:aws:lambda:eu-west-1:123456789012:function:orderflow-test-api/invocations")

@@ -9,7 +9,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from orderflow_infra.packaging import WEBHOOK_PATH
-from tests.infra.harness import Deployment, deploy
+from orderflow_mocks.harness import Deployment, deploy
 
 FUNCTION = "aws:lambda/function:Function"
 SECRET_VALUE = "whsec_never_in_plain_text"

@@ -20,7 +20,7 @@ from pulumi.runtime import rpc
 
 from orderflow_infra import worker_image
 from orderflow_infra.config import ConfigError
-from tests.infra.harness import (
+from orderflow_mocks.harness import (
     ECR_TOKEN_PASSWORD,
     FARGATE_IMAGE,
     IMAGE_DIGEST,
@@ -57,7 +57,7 @@ def test_the_image_is_built_from_the_repository_root_with_the_processor_dockerfi
     assert context == REPO
     assert not Path(inputs["context"]["location"]).is_absolute()  # no checkout path in state
     dockerfile = Path(os.getcwd(), inputs["dockerfile"]["location"]).resolve()
-    assert dockerfile == REPO / "processor" / "Dockerfile"
+    assert dockerfile == REPO / "pulumi" / "worker-image" / "Dockerfile"
 
 
 def test_the_image_is_built_for_the_task_definitions_architecture(
@@ -185,28 +185,31 @@ def test_docker_is_detected_from_host_socket_or_cli(
 
 
 def _dockerfile_copies() -> list[str]:
-    sources = []
-    for line in (REPO / "processor" / "Dockerfile").read_text().splitlines():
+    """What the Dockerfile copies or bind-mounts from the context."""
+    text = (REPO / "pulumi" / "worker-image" / "Dockerfile").read_text()
+    sources = re.findall(r"--mount=type=bind,source=([^,\s]+)", text)
+    for line in text.splitlines():
         if line.startswith("COPY "):
             *parts, _destination = line.split()[1:]
             sources += [part.rstrip("/") for part in parts]
     return sources
 
 
-def test_the_build_context_is_only_what_the_dockerfile_copies() -> None:
-    ignore = (REPO / "processor" / "Dockerfile.dockerignore").read_text().splitlines()
-    patterns = [line for line in ignore if line and not line.startswith("#")]
+def test_the_build_context_is_what_the_dockerfile_uses_without_development_only_code() -> None:
+    ignore = (REPO / "pulumi" / "worker-image" / "Dockerfile.dockerignore").read_text()
+    patterns = [line for line in ignore.splitlines() if line and not line.startswith("#")]
     assert patterns[0] == "*"  # everything else (.venv, .local, tests, build) stays out
     included = sorted(p[1:].rstrip("/") for p in patterns if p.startswith("!"))
     copied = _dockerfile_copies()
     assert set(included) <= set(copied)
     assert all(c in included or any(c.startswith(f"{i}/") for i in included) for c in copied)
-    assert {"**/__pycache__", "**/*.pyc"} <= set(patterns)
+    assert {"**/__pycache__", "**/*.pyc", "processor/devstack/"} <= set(patterns)
 
 
 def test_the_dockerfile_passes_hadolint() -> None:
     hadolint = Path(sys.executable).with_name("hadolint")
-    result = subprocess.run([str(hadolint), "--no-color", str(REPO / "processor" / "Dockerfile")],
+    dockerfile = REPO / "pulumi" / "worker-image" / "Dockerfile"
+    result = subprocess.run([str(hadolint), "--no-color", str(dockerfile)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -29,7 +29,6 @@ from chalice.test import Client
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from db.connection import database_url, get_connection, reset_dsn
-from db.embedded import start_server, with_database
 from db.migrate import (
     MIGRATION_RESERVE_SECONDS,
     available_migrations,
@@ -39,6 +38,7 @@ from db.migrate import (
 from db.secrets import reset_client
 from processor import bootstrap
 from processor.adapters.aws import client
+from processor.devstack.postgres import start_server, truncate_data, with_database
 from processor.entrypoints.worker import WorkerOptions
 from tests.helpers import invariant_violations, wait_until, worker_on_thread
 
@@ -157,10 +157,8 @@ def cloud(password_server: PasswordServer, aws: dict[str, str]) -> Iterator[Clou
         env.setenv("DB_PORT", str(password_server.port))
         env.setenv("DB_NAME", DATABASE)
         reset_dsn()
-        password_server.admin(
-            "TRUNCATE orders, order_items, order_status_history, idempotency_keys, outbox,"
-            " payments CASCADE"
-        )
+        with contextlib.closing(password_server.connect_admin(DATABASE)) as conn:
+            truncate_data(conn)
         bootstrap.set_payment_provider(None)
         yield CloudDatabase(password_server, secret["ARN"])
     reset_dsn()

@@ -1,4 +1,4 @@
-"""`python -m processor dlq list|show|redrive` against moto: inspect dead letters without
+"""`python -m processor admin dlq list|show|redrive` against moto: inspect dead letters without
 consuming them, and redrive all or chosen ones back to processing."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_list_show_and_redrive_bring_a_dead_lettered_order_to_completion(system,
     order_id = _dead_letter_an_order(system)
     dlq = system["ORDER_DLQ_URL"]
 
-    assert main(["dlq", "list"]) == 0
+    assert main(["admin", "dlq", "list"]) == 0
     listed = capsys.readouterr().out
     assert "max receives exceeded" in listed
     (letter,) = _letters(capsys)
@@ -66,14 +66,14 @@ def test_list_show_and_redrive_bring_a_dead_lettered_order_to_completion(system,
     assert letter["receive_count"] >= 3
     assert queue_depth(dlq) == (1, 0)  # listing consumed nothing and hid nothing
 
-    assert main(["dlq", "show", letter["message_id"]]) == 0
+    assert main(["admin", "dlq", "show", letter["message_id"]]) == 0
     shown = capsys.readouterr().out
     assert order_id in shown and "max receives exceeded" in shown
-    assert main(["dlq", "show", "no-such-id"]) == 1
+    assert main(["admin", "dlq", "show", "no-such-id"]) == 1
     assert "no message no-such-id in the DLQ" in capsys.readouterr().err
 
     bootstrap.set_payment_provider(ApprovingProvider())  # the provider is back
-    assert main(["dlq", "redrive"]) == 0
+    assert main(["admin", "dlq", "redrive"]) == 0
     assert "redriven  1" in capsys.readouterr().out
     assert queue_depth(dlq) == (0, 0)
     assert len(consume_once(system["ORDER_QUEUE_URL"]).done) == 1
@@ -86,7 +86,7 @@ def test_redrive_moves_only_the_chosen_message_even_behind_a_full_batch(system, 
         client("sqs").send_message(QueueUrl=dlq, MessageBody=f"poison {n}")["MessageId"]
         for n in range(12)
     ]
-    assert main(["dlq", "redrive", sent[-1]]) == 0
+    assert main(["admin", "dlq", "redrive", sent[-1]]) == 0
     assert "redriven  1" in capsys.readouterr().out
     assert [m["Body"] for m in receive_all(system["ORDER_QUEUE_URL"])] == ["poison 11"]
     assert queue_depth(dlq) == (11, 0)  # the others are back in view at once
@@ -105,14 +105,14 @@ def test_dlq_list_reports_the_reason_a_poison_message_was_dead_lettered(system, 
 
 def test_dlq_commands_need_both_queue_urls(system, configure, capsys):
     configure(ORDER_DLQ_URL="")
-    assert main(["dlq", "list"]) == 2
+    assert main(["admin", "dlq", "list"]) == 2
     assert "ORDER_DLQ_URL" in capsys.readouterr().err
 
 
 def test_dlq_list_runs_as_a_command_line_program(system):
     client("sqs").send_message(QueueUrl=system["ORDER_DLQ_URL"], MessageBody='{"order_id": 1}')
     result = subprocess.run(
-        [sys.executable, "-m", "processor", "dlq", "list"],
+        [sys.executable, "-m", "processor", "admin", "dlq", "list"],
         cwd=REPO,
         env={**os.environ, "METRICS_DISABLED": "1"},
         capture_output=True,

@@ -1,5 +1,5 @@
-"""Local Lambda-mode delivery (`processor.entrypoints.event_source` behind
-`Worker(delivery="lambda")`): the Chalice `process_orders` handler receives AWS-shaped batches
+"""Local Lambda-mode delivery (`processor.devstack.event_source` given to
+`Worker(delivery=...)`): the Chalice `process_orders` handler receives AWS-shaped batches
 of at most its declared size, and its `batchItemFailures` decide what is deleted and what comes
 back."""
 
@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from processor.adapters.aws import client
+from processor.devstack.event_source import LambdaDelivery
 from processor.entrypoints.worker import Worker, WorkerOptions
 from processor.orders import service as order_service
 from tests.helpers import (
@@ -62,8 +64,11 @@ def handler_calls(system: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> li
 @contextlib.contextmanager
 def lambda_mode(**options: Any) -> Iterator[Worker]:
     settings = {"concurrency": 1, "wait_seconds": 1, "sweep_interval": 0, **options}
-    delivery = WorkerOptions(delivery="lambda", **settings)
-    with worker_on_thread(delivery, "test-event-source") as (worker, _thread):
+    delivery = LambdaDelivery(os.environ["ORDER_QUEUE_URL"], client("sqs").meta.region_name)
+    with worker_on_thread(WorkerOptions(**settings), "test-event-source", delivery) as (
+        worker,
+        _thread,
+    ):
         yield worker
 
 
@@ -181,8 +186,6 @@ def test_a_handler_error_leaves_the_whole_batch_for_another_delivery(
 
 
 def test_a_batch_received_while_stopping_is_released_not_invoked(system, handler_calls):
-    from processor.entrypoints.event_source import LambdaDelivery
-
     _queued_orders(2)
     messages = client("sqs").receive_message(
         QueueUrl=system["ORDER_QUEUE_URL"], MaxNumberOfMessages=10, AttributeNames=["All"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import psycopg2
 
-from db.embedded import ensure_database, with_database
 from db.migrate import available_migrations, migrate
+from processor.devstack.postgres import data_tables, ensure_database, truncate_data, with_database
 
 
 def _fresh(database_url: str, name: str) -> str:
@@ -54,3 +55,22 @@ def test_concurrent_migrators_apply_each_version_exactly_once(database_url):
     applied = [name for result in results for name in result]
     assert sorted(applied) == sorted(path.name for _, path in available_migrations())
     assert _versions(url) == [version for version, _ in available_migrations()]
+
+
+def test_the_data_tables_tests_and_benchmarks_truncate_are_those_the_migrations_create(db):
+    """One definition of the tables, the migrations: `data_tables` reads them back from the
+    catalogue, so no list elsewhere can miss a table a new migration adds."""
+    created: set[str] = set()
+    for _, path in available_migrations():
+        text = path.read_text().lower()
+        created |= set(re.findall(r"create table (?:if not exists )?(\w+)", text))
+        created -= set(re.findall(r"drop table (?:if exists )?(\w+)", text))
+    assert data_tables(db) == sorted(created)
+    with db.cursor() as cur:
+        cur.execute("INSERT INTO idempotency_keys (idempotency_key, request_hash, order_id,"
+                    " response_status, response_body) VALUES ('k', 'h', gen_random_uuid(), 201,"
+                    " '{}')")
+    truncate_data(db)
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*) FROM idempotency_keys")
+        assert cur.fetchone()[0] == 0

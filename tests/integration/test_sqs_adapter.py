@@ -3,17 +3,8 @@ batches past SQS's limit of ten, and partial failures reported per message."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from processor.adapters.sqs import Queue
-from tests.helpers import queue_depth
-
-
-def receive_all(queue: Queue) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    while batch := queue.receive(visibility_timeout=60):
-        found += batch
-    return found
+from tests.helpers import queue_depth, receive_all
 
 
 def test_more_than_ten_messages_are_sent_released_and_deleted_in_chunks(aws):
@@ -21,10 +12,10 @@ def test_more_than_ten_messages_are_sent_released_and_deleted_in_chunks(aws):
     sent = list(queue.send_batch([(str(n), f"body-{n}") for n in range(23)]))
     assert sorted(int(entry_id) for entry_id, error in sent if error is None) == list(range(23))
 
-    queue.release([m["ReceiptHandle"] for m in receive_all(queue)])
+    queue.release([m["ReceiptHandle"] for m in receive_all(queue.url, visibility=60)])
     assert queue_depth(queue.url) == (23, 0)
 
-    received = receive_all(queue)
+    received = receive_all(queue.url, visibility=60)
     assert sorted(m["Body"] for m in received) == sorted(f"body-{n}" for n in range(23))
     queue.delete([m["ReceiptHandle"] for m in received])
     assert queue.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}
@@ -38,7 +29,7 @@ def test_a_refused_batch_fails_each_of_its_messages_and_later_batches_still_go(a
 
     assert results["same"].startswith("sqs: ") and results["m0"].startswith("sqs: ")
     assert results["x"] is None  # the second call of ten went through
-    assert [m["Body"] for m in receive_all(queue)] == ["d"]
+    assert [m["Body"] for m in receive_all(queue.url, visibility=60)] == ["d"]
 
 
 def test_message_attributes_and_visibility_changes_reach_the_queue(aws):

@@ -1,7 +1,7 @@
-"""The Fargate worker image, without Docker: replay processor/Dockerfile into a directory.
+"""The Fargate worker image, without Docker: replay pulumi/worker-image/Dockerfile in a folder.
 
 This machine has no Docker engine, so the test does what the Dockerfile does, instruction by
-instruction: COPY the same sources (minus what processor/Dockerfile.dockerignore drops),
+instruction: COPY the same sources (minus what pulumi/worker-image/Dockerfile.dockerignore drops),
 `pip install` the same requirements file into a fresh target directory, and run the image's
 CMD from there with an interpreter that sees nothing else (`-S`: no venv site-packages).
 A missing dependency, a module left out of the COPY lines or a broken entry point then fails
@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 
 from processor.orders import service as order_service
-from tests.helpers import order_request, queue_depth, status_of, wait_until
+from tests.helpers import development_only, order_request, queue_depth, status_of, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-DOCKERFILE = REPO / "processor" / "Dockerfile"
+DOCKERFILE = REPO / "pulumi" / "worker-image" / "Dockerfile"
 # RUN commands that change users or metadata, not the files the worker imports.
 NON_FILE_RUNS = ("useradd ",)
 # Cache flags only decide whether pip keeps a download; the replay may use the warm cache.
@@ -85,10 +85,17 @@ def _instructions(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def _ignored_names() -> list[str]:
-    """`**/<name>` patterns of the Dockerfile's ignore file, as shutil ignore patterns."""
-    ignore = Path(f"{DOCKERFILE}.dockerignore").read_text().splitlines()
-    return [line[3:] for line in ignore if line.startswith("**/")]
+def _ignore_lines() -> list[str]:
+    lines = Path(f"{DOCKERFILE}.dockerignore").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith(("#", "!")) and line != "*"]
+
+
+def _ignored(directory: str, names: list[str]) -> set[str]:
+    """The ignore file's `**/<name>` and `<path>/` patterns, as a shutil.copytree ignore."""
+    patterns = [line[3:] for line in _ignore_lines() if line.startswith("**/")]
+    paths = {REPO / line.rstrip("/") for line in _ignore_lines() if not line.startswith("**/")}
+    dropped = set(shutil.ignore_patterns(*patterns)(directory, names))
+    return dropped | {name for name in names if Path(directory, name) in paths}
 
 
 def _copy(image: Image, sources: Sequence[str], destination: str) -> None:
@@ -96,11 +103,30 @@ def _copy(image: Image, sources: Sequence[str], destination: str) -> None:
         origin = REPO / source
         target = image.path(destination)
         if origin.is_dir():
-            shutil.copytree(origin, target, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(*_ignored_names()))
+            shutil.copytree(origin, target, dirs_exist_ok=True, ignore=_ignored)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, target)
+
+
+def _run_with_mounts(image: Image, args: str) -> None:
+    """`RUN --mount=type=bind,source=S,target=T ... pip install ...`: the mounted files exist
+    for that command only, as with BuildKit, so they are removed again afterwards."""
+    words = shlex.split(args)
+    mounts = [dict(item.split("=", 1) for item in w.removeprefix("--mount=").split(","))
+              for w in words if w.startswith("--mount=")]
+    targets = {m["target"] for m in mounts}
+    command = [str(image.path(w)) if w in targets else w
+               for w in words if not w.startswith("--mount=")]
+    assert all(m["type"] == "bind" for m in mounts), mounts
+    for mount in mounts:
+        _copy(image, [mount["source"]], mount["target"])
+    try:
+        assert command[:2] == ["pip", "install"], f"teach this test `RUN {args}`"
+        _pip_install(image, command[2:])
+    finally:
+        for mount in mounts:
+            image.path(mount["target"]).unlink()
 
 
 def _pip_install(image: Image, args: list[str]) -> None:
@@ -127,12 +153,14 @@ def replay(dockerfile: Path, root: Path) -> Image:
             _copy(image, sources, destination)
         elif keyword == "RUN" and args.startswith("pip install "):
             _pip_install(image, shlex.split(args)[2:])
+        elif keyword == "RUN" and args.startswith("--mount="):
+            _run_with_mounts(image, args)
         elif keyword == "RUN" and args.startswith(NON_FILE_RUNS):
             continue
         elif keyword == "CMD":
             image.cmd = json.loads(args)
         else:
-            pytest.fail(f"processor/Dockerfile: teach this test `{keyword} {args}`")
+            pytest.fail(f"pulumi/worker-image/Dockerfile: teach this test `{keyword} {args}`")
     return image
 
 
@@ -146,7 +174,20 @@ def test_the_worker_image_pins_the_same_boto3_as_the_development_environment() -
         (line,) = [x for x in path.read_text().splitlines() if x.startswith("boto3==")]
         return line
 
-    assert pin(REPO / "processor" / "worker-requirements.txt") == pin(REPO / "requirements.txt")
+    assert pin(DOCKERFILE.with_name("requirements.txt")) == pin(REPO / "requirements.txt")
+
+
+def test_the_image_holds_the_product_code_only_without_development_or_build_files(
+    image: Image,
+) -> None:
+    workdir = image.path(".")
+    files = sorted(p.relative_to(workdir).as_posix() for p in workdir.rglob("*") if p.is_file())
+    assert {name.split("/")[0] for name in files} == {"db", "processor"}
+    assert "processor/entrypoints/worker.py" in files
+    assert development_only(files) == []
+    elsewhere = [p for p in image.root.rglob("*") if p.is_file()
+                 and image.site not in p.parents and workdir not in p.parents]
+    assert elsewhere == []  # the bind-mounted requirements are gone with their RUN
 
 
 def test_the_image_runs_the_worker_from_its_own_files_only(image: Image) -> None:

@@ -1,6 +1,6 @@
 """The real HTTP server for reliability and security tests.
 
-Chalice's local server runs in this process (`processor.entrypoints.local.start_api`) on a
+Chalice's local server runs in this process (`processor.devstack.local.start_api`) on a
 free port, against the session's embedded PostgreSQL and moto server, so requests cross a
 real socket, the real routing, middleware and error mapping, exactly as `make run` serves them.
 """
@@ -13,16 +13,15 @@ from typing import Any
 
 import pytest
 
-from processor.entrypoints.local import free_port
+from processor.devstack.local import free_port
+from processor.devstack.postgres import data_tables
 from tests.helpers import wait_until
 from tests.reliability.chaos.client import http_call
-
-TABLES = ("orders", "order_items", "order_status_history", "idempotency_keys", "outbox", "payments")
 
 
 @pytest.fixture(scope="session")
 def api_url(database_url: str, moto_endpoint: str) -> Iterator[str]:
-    from processor.entrypoints.local import start_api
+    from processor.devstack.local import start_api
 
     port = free_port()
     server = start_api("127.0.0.1", port)
@@ -37,5 +36,5 @@ def api_url(database_url: str, moto_endpoint: str) -> Iterator[str]:
 def table_counts(db: Any) -> dict[str, int]:
     """Row count of every table the API writes: unchanged counts mean nothing was written."""
     with db.cursor() as cur:
-        cur.execute(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in TABLES))
+        cur.execute(" UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in data_tables(db)))
         return {name: int(n) for name, n in cur.fetchall()}

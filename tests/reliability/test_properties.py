@@ -353,7 +353,7 @@ def test_any_interleaving_ends_in_one_final_state_with_a_consistent_history(
 
 
 def _emails(order_id: str) -> Counter[str]:
-    from processor.entrypoints.local import sent_emails
+    from processor.devstack.local import sent_emails
 
     subjects = expected_subjects(order_id)
     found: Counter[str] = Counter()

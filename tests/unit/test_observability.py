@@ -2,6 +2,7 @@ import io
 import json
 import logging
 
+from processor import metrics
 from processor.observability import JsonFormatter, emit_metric, log_context, mask_email
 
 
@@ -41,7 +42,7 @@ def test_context_ends_with_its_block():
 
 def test_metrics_are_embedded_metric_format(capsys, monkeypatch):
     monkeypatch.delenv("METRICS_DISABLED", raising=False)
-    emit_metric("OrdersProcessed", final_status="COMPLETED")
+    emit_metric(metrics.ORDERS_PROCESSED, final_status="COMPLETED")
     record = json.loads(capsys.readouterr().out)
     directive = record["_aws"]["CloudWatchMetrics"][0]
     assert directive["Metrics"] == [{"Name": "OrdersProcessed", "Unit": "Count"}]

@@ -73,7 +73,7 @@ def run_all(scale: str, root: Path) -> list[Outcome]:
 
 def serve_api(port: int) -> None:
     """The API alone, as `make run` serves it, until SIGTERM."""
-    from processor.entrypoints.local import start_api
+    from processor.devstack.local import start_api
 
     server = start_api("127.0.0.1", port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

@@ -6,6 +6,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from processor.adapters.payments.simulator import simulated_reference
@@ -40,9 +41,10 @@ class Outcome:
 
 def expected_subjects(order_id: str) -> dict[str, str]:
     """Email subject -> status, computed by the code that writes the emails."""
-    from processor.adapters.notifications import render_email
+    from processor.adapters.notifications import OrderSummary, render_email
 
-    stub = {"order_id": order_id, "customer_name": "", "items": [], "total_amount": 0}
+    stub: OrderSummary = {"order_id": order_id, "customer_email": "", "customer_name": "",
+                          "items": [], "total_amount": Decimal(0)}
     return {render_email(stub, status.value, None)[0]: status.value for status in Status}
 
 

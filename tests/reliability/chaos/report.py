@@ -18,7 +18,7 @@ INTRODUCTION = """\
 Regenerate with `make chaos`; the test suite runs the same scenarios at a small scale
 (`tests/reliability/test_faults.py`). The system under test is the local stack: an
 embedded PostgreSQL restarted with `pg_ctl`, moto (SQS/SES/SNS) behind a proxy that
-cuts it off, the API (`processor.entrypoints.local.start_api`) and `python -m processor worker`
+cuts it off, the API (`processor.devstack.local.start_api`) and `python -m processor worker`
 processes that get SIGKILLed. Each scenario ends with `python -m processor admin check`."""
 
 GENERATED_TESTS = f"""\

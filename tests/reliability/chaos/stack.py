@@ -2,7 +2,7 @@
 
 Its own embedded PostgreSQL in a temporary directory (stopped and restarted with `pg_ctl`), its
 own moto server (a subprocess) behind a `SwitchableProxy`, the API as a subprocess
-(`python -m tests.reliability.chaos serve-api`, i.e. `processor.entrypoints.local.start_api`)
+(`python -m tests.reliability.chaos serve-api`, i.e. `processor.devstack.local.start_api`)
 and workers as `python -m processor worker` subprocesses that can be SIGKILLed.
 """
 
@@ -20,7 +20,7 @@ from unittest import mock
 
 import psycopg2
 
-from processor.entrypoints.local import free_port, sent_emails
+from processor.devstack.local import free_port, sent_emails
 from tests.helpers import wait_until
 from tests.reliability.chaos.client import http_call
 from tests.reliability.chaos.proxy import SwitchableProxy
@@ -108,8 +108,8 @@ class Stack:
         return proc
 
     def _start_postgres(self) -> None:
-        from db.embedded import ensure_database, start_server
         from db.migrate import migrate
+        from processor.devstack.postgres import ensure_database, start_server
 
         self.postgres = start_server(self.root / "pgdata")
         self.database_url = ensure_database(self.postgres.get_uri(), "chaos", recreate=True)
@@ -145,7 +145,7 @@ class Stack:
     def _create_aws_resources(self) -> dict[str, str]:
         """Queues, topic and sender on this stack's moto (boto3 reads the endpoint from the
         environment, so it is this process's environment for the duration of the call)."""
-        from processor.entrypoints.local import create_aws_resources
+        from processor.devstack.local import create_aws_resources
 
         aws = {k: v for k, v in self.env.items() if k.startswith("AWS_")}
         with mock.patch.dict(os.environ, aws):

@@ -16,7 +16,7 @@ def database_outage_beyond_retries(stack: Stack, orders: int = 10) -> Outcome:
     """Fault: the database stays down while a worker receives `orders` queued messages, each
     failing until SQS's redrive policy (maxReceiveCount 5, exponential visibility backoff)
     moves it to the DLQ. Must hold: the orders are safe in the database, `admin check` reports
-    every one of them and the dead letters, and `python -m processor dlq redrive` finishes
+    every one of them and the dead letters, and `python -m processor admin dlq redrive` finishes
     them once.
 
     The worker stops before the database returns: its sweeper would resend the messages of the
@@ -45,7 +45,7 @@ def database_outage_beyond_retries(stack: Stack, orders: int = 10) -> Outcome:
         kinds["dead_letters"] == 1 and kinds["stale_order"] == orders,
         f"the checker should report the dead letters and every stuck order: {dict(kinds)}",
     )
-    redrive = stack.processor_cli("dlq", "redrive", timeout=120)
+    redrive = stack.processor_cli("admin", "dlq", "redrive", timeout=120)
     outcome.require(redrive.returncode == 0, f"dlq redrive failed: {redrive.stderr[-500:]}")
     stack.start_worker()
     audit(stack, outcome, accepted, exact_emails=False)

@@ -1,6 +1,6 @@
 """localstripe (a Stripe emulator, develop and test only) in a process of its own.
 
-`python -m processor.entrypoints.localstripe PORT` runs it in memory only: upstream pickles its
+`python -m processor.devstack.localstripe PORT` runs it in memory only: upstream pickles its
 whole store to the fixed path /tmp/localstripe.pickle after every write (and reloads it at
 start unless `--from-scratch`), which makes each write slower as the store grows and lets
 side-by-side instances (tests, several `make run`) share one file. Each instance here starts
@@ -49,7 +49,7 @@ class LocalStripe:
 def spawn(port: int) -> LocalStripe:
     """Start it on `port` (its own session, so a Ctrl-C reaches it only through our stop)."""
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
-        [sys.executable, "-m", "processor.entrypoints.localstripe", str(port)],
+        [sys.executable, "-m", "processor.devstack.localstripe", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -70,3 +70,27 @@ def ensure_database(server_uri: str, name: str, recreate: bool = False) -> str:
     finally:
         conn.close()
     return with_database(server_uri, name)
+
+
+def data_tables(conn: Any) -> list[str]:
+    """Every table the migrations created, minus the migrator's own record of them.
+
+    Read from the catalogue, so the one definition of the tables stays the migrations: a
+    table a new migration adds is truncated and compared by the tests and benchmarks at once.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            " AND tablename <> 'schema_migrations' ORDER BY tablename"
+        )
+        return [name for (name,) in cur.fetchall()]
+
+
+def truncate_data(conn: Any) -> None:
+    """Empty every data table (the schema and its migration record stay)."""
+    from psycopg2 import sql
+
+    tables = sql.SQL(", ").join(sql.Identifier(name) for name in data_tables(conn))
+    statement = sql.SQL("TRUNCATE {} CASCADE").format(tables)  # names quoted as identifiers
+    with conn.cursor() as cur:
+        cur.execute(statement)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from processor.entrypoints.localstripe import LocalStripe
+    from processor.devstack.event_source import LambdaDelivery
+    from processor.devstack.localstripe import LocalStripe
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO / ".local"
@@ -36,7 +37,7 @@ CONCURRENCY = 8
 
 @dataclass
 class MotoProcess:
-    """`python -m processor.adapters.emulator`: moto in its own process and session."""
+    """`python -m processor.devstack.emulator`: moto in its own process and session."""
 
     process: subprocess.Popen[bytes]
     endpoint: str
@@ -80,7 +81,7 @@ def spawn_moto(port: int = 0) -> MotoProcess:
     settled its in-flight messages. It exits by itself if this process dies (SIGKILL)."""
     port = port or free_port()
     process = subprocess.Popen(  # noqa: S603 (this interpreter, our module)
-        [sys.executable, "-m", "processor.adapters.emulator", str(port), str(os.getpid())],
+        [sys.executable, "-m", "processor.devstack.emulator", str(port), str(os.getpid())],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -122,8 +123,8 @@ class LocalServices:
 
 def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalServices:
     """Start PostgreSQL (unless DATABASE_URL is set) and moto; create queues; migrate."""
-    from db.embedded import ensure_database, start_server
     from db.migrate import migrate
+    from processor.devstack.postgres import ensure_database, start_server
 
     postgres = None
     database_url = os.environ.get("DATABASE_URL")
@@ -161,8 +162,8 @@ def start_services(data_dir: Path = DEFAULT_DATA, moto_port: int = 0) -> LocalSe
 
 
 def start_localstripe(port: int) -> LocalStripe:
-    """localstripe for `PAYMENT_PROVIDER=stripe` (see processor/entrypoints/localstripe.py)."""
-    from processor.entrypoints import localstripe
+    """localstripe for `PAYMENT_PROVIDER=stripe` (see processor/devstack/localstripe.py)."""
+    from processor.devstack import localstripe
 
     return localstripe.spawn(port or free_port()).wait_ready()
 
@@ -316,6 +317,15 @@ def start_api(host: str, port: int) -> Any:
     return LocalDevServer(app, config, host, port, handler_cls=JsonErrorHandler, server_cls=Server)
 
 
+def _delivery(processor: str, env: dict[str, str]) -> LambdaDelivery | None:
+    """The Chalice handler as the event source mapping calls it, or None for the worker's own."""
+    if processor != "lambda":
+        return None
+    from processor.devstack.event_source import LambdaDelivery
+
+    return LambdaDelivery(env["ORDER_QUEUE_URL"], env["AWS_DEFAULT_REGION"])
+
+
 def run(
     port: int, services_only: bool, processor: str = "lambda", concurrency: int = CONCURRENCY
 ) -> int:
@@ -344,12 +354,9 @@ def run(
                     api_thread.start()
                 if processor != "none":
                     options = WorkerOptions(
-                        concurrency=concurrency,
-                        wait_seconds=1,
-                        sweep_interval=5,
-                        delivery=processor,
+                        concurrency=concurrency, wait_seconds=1, sweep_interval=5
                     )
-                    worker = Worker(options)
+                    worker = Worker(options, delivery=_delivery(processor, services.env))
                     runner = threading.Thread(target=worker.run, name="processor", daemon=True)
                     runner.start()
                 if services_only:

@@ -1,5 +1,5 @@
-"""`python -m processor.adapters.emulator PORT PARENT_PID`: the local moto server, run by
-`processor.entrypoints.local.spawn_moto` as its own process in its own session.
+"""`python -m processor.devstack.emulator PORT PARENT_PID`: the local moto server, run by
+`processor.devstack.local.spawn_moto` as its own process in its own session.
 
 It exits when its parent is gone, so a SIGKILLed `make run` leaves no emulator holding the
 port: Linux is asked to send SIGTERM on the parent's death (PR_SET_PDEATHSIG), and elsewhere

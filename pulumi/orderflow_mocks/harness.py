@@ -7,6 +7,7 @@ mocks and returns plain recorded data, so assertions on it cannot pass by being 
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from chalice import Chalice, Rate
+from chalice import Chalice
+from chalice.app import ScheduledEventConfig, SQSEventConfig
 from chalice.deploy.swagger import CFNSwaggerGenerator
 from pulumi.runtime.mocks import MockMonitor
 
 from orderflow_infra import stack
+from orderflow_infra.packaging import REPO_ROOT
 
+CHALICE_APP_DIR = REPO_ROOT / "chalice_app"
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -288,39 +292,18 @@ def deploy(config: dict[str, str], mocks: RecordingMocks | None = None, docker: 
                       component_outputs=dict(monitor.component_outputs))
 
 
-def chalice_test_app() -> Chalice:
-    """Same shape as chalice_app/app.py: routes plus the three event/plain handlers."""
-    app = Chalice(app_name="orderflow")
+def chalice_app() -> Chalice:
+    """The real application of chalice_app/app.py: its routes, handlers and so its swagger.
 
-    @app.route("/orders", methods=["POST"])
-    def create_order() -> dict[str, str]:
-        return {}
+    Imported the way `chalice package` loads it (its folder on sys.path), so the stack under
+    mocks serves exactly the routes the deployed API will, `/docs` and `/openapi.json`
+    included."""
+    if str(CHALICE_APP_DIR) not in sys.path:
+        sys.path.insert(0, str(CHALICE_APP_DIR))
+    import app
 
-    @app.route("/orders/{order_id}", methods=["GET"], cors=True)
-    def get_order(order_id: str) -> dict[str, str]:
-        return {}
-
-    @app.route("/openapi.json", methods=["GET"])
-    def openapi_document() -> dict[str, str]:
-        return {}
-
-    @app.route("/webhooks/stripe", methods=["POST"])
-    def stripe_webhook() -> dict[str, str]:
-        return {}
-
-    @app.on_sqs_message(queue="orderflow-orders", batch_size=10)
-    def process_orders(event: Any) -> dict[str, list[str]]:
-        return {"batchItemFailures": []}
-
-    @app.schedule(Rate(1, unit=Rate.MINUTES))
-    def sweep_outbox(event: Any) -> None:
-        return None
-
-    @app.lambda_function()
-    def migrate(event: Any, context: Any) -> dict[str, str]:
-        return {}
-
-    return app
+    application: Chalice = app.app
+    return application
 
 
 def _function(handler: str, events: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -338,40 +321,49 @@ def _function(handler: str, events: dict[str, Any] | None = None) -> dict[str, A
     return {"Type": "AWS::Serverless::Function", "Properties": props}
 
 
+def _resource_name(name: str) -> str:
+    """chalice's SAM resource name for a function (`process_orders` -> `ProcessOrders`)."""
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
+def _handlers(application: Chalice) -> dict[str, Any]:
+    """One SAM function per handler of `application`, with its event, as chalice writes it."""
+    resources = {"APIHandler": _function("app.app")}
+    for source in application.event_sources:
+        name = _resource_name(source.name)
+        if isinstance(source, SQSEventConfig):
+            event = {f"{name}SqsEventSource": {"Type": "SQS", "Properties": {
+                "Queue": source.queue, "BatchSize": source.batch_size}}}
+        elif isinstance(source, ScheduledEventConfig):
+            expression = source.schedule_expression
+            schedule = expression if isinstance(expression, str) else expression.to_string()
+            event = {f"{name}Event": {"Type": "Schedule",
+                                      "Properties": {"Schedule": schedule}}}
+        else:
+            raise TypeError(f"teach the harness chalice's {type(source).__name__}")
+        resources[name] = _function(source.handler_string, event)
+    for function in application.pure_lambda_functions:
+        resources[_resource_name(function.name)] = _function(function.handler_string)
+    return resources
+
+
 def write_fake_artifact(directory: Path) -> None:
-    """deployment.zip + sam.json in chalice's SAM layout; the swagger is chalice's own."""
+    """deployment.zip + sam.json in chalice's SAM layout, from the real app: its handlers and
+    chalice's own swagger of its routes (only the zip's contents are a stand-in)."""
     directory.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(directory / "deployment.zip", "w") as archive:
         archive.writestr("app.py", "app = None\n")
+    application = chalice_app()
     sam = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Transform": "AWS::Serverless-2016-10-31",
         "Resources": {
-            "APIHandler": _function("app.app"),
-            "ProcessOrders": _function(
-                "app.process_orders",
-                {
-                    "ProcessOrdersSqsEventSource": {
-                        "Type": "SQS",
-                        "Properties": {"Queue": "orderflow-orders", "BatchSize": 10},
-                    }
-                },
-            ),
-            "SweepOutbox": _function(
-                "app.sweep_outbox",
-                {
-                    "SweepOutboxEvent": {
-                        "Type": "Schedule",
-                        "Properties": {"Schedule": "rate(1 minute)"},
-                    }
-                },
-            ),
-            "Migrate": _function("app.migrate"),
+            **_handlers(application),
             "RestAPI": {
                 "Type": "AWS::Serverless::Api",
                 "Properties": {
                     "StageName": "api",
-                    "DefinitionBody": CFNSwaggerGenerator().generate_swagger(chalice_test_app()),
+                    "DefinitionBody": CFNSwaggerGenerator().generate_swagger(application),
                 },
             },
         },

@@ -1,0 +1,1 @@
+"""Development only, never shipped: the local supervisor, emulators and the embedded database."""
