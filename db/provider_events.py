@@ -57,10 +57,15 @@ class ProviderEventRepository:
         )
         return bool(self._cur.rowcount)
 
-    def record_outcome(self, event_id: str, outcome: str, detail: str | None) -> None:
+    def record_outcome(
+        self, event_id: str, outcome: str, detail: str | None, order_id: UUID | None
+    ) -> None:
+        """What the event did; `order_id` when the handler found the order by reference (a
+        charge or dispute carries no order metadata)."""
         self._cur.execute(
-            "UPDATE provider_events SET outcome = %s, detail = %s WHERE event_id = %s",
-            (outcome, detail, event_id),
+            "UPDATE provider_events SET outcome = %s, detail = %s,"
+            " order_id = coalesce(order_id, %s) WHERE event_id = %s",
+            (outcome, detail, order_id, event_id),
         )
 
     def order_for_reference(self, reference: str) -> UUID | None:

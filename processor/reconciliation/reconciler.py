@@ -203,6 +203,9 @@ def reconcile(options: Options | None = None, deps: Dependencies | None = None,
         run.find(finding.kind, finding.detail, finding.order_id)
     if options.fix and any(f.kind == "unsent_outbox" for f in check.findings):
         _resend_outbox(run)
+    with deps.uow() as uow:  # received by the webhook, whatever the provider
+        for order_id, detail in uow.reconciliation.disputes_since(window_start, options.limit):
+            run.find("disputed_payment", detail, order_id)
     if ledger is not None:
         try:
             _compare_with_provider(run, ledger, window_start, window_end)
@@ -238,9 +241,6 @@ def _compare_with_provider(run: _Run, ledger: PaymentLedger, start: datetime,
     _compare_listed_payments(run, [p for p in ledger.payments(since, until)
                                    if p.reference not in checked])
     _compare_refunds(run, ledger, since, until, start, end)
-    with deps.uow() as uow:
-        for order_id, detail in uow.reconciliation.disputes_since(start, options.limit):
-            run.find("disputed_payment", detail, order_id)
 
 
 def _compare_listed_payments(run: _Run, listed: list[ProviderPayment]) -> None:

@@ -133,7 +133,9 @@ def receive(
         if not uow.provider_events.claim(stored):
             return {"received": True, "duplicate": True, "event_id": stored.event_id}
         result = handler(deps, uow, stored, obj) if handler else Recorded(EventOutcome.IGNORED)
-        uow.provider_events.record_outcome(stored.event_id, result.outcome, result.detail)
+        uow.provider_events.record_outcome(
+            stored.event_id, result.outcome, result.detail, result.order_id
+        )
         uow.commit()
     if result.notified and result.order_id is not None:
         deps.publisher.publish_notifications(result.order_id)
