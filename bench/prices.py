@@ -127,9 +127,9 @@ ASSUMPTIONS: dict[str, Stated] = {
                               "benchmarks use a local socket)", "assumption"),
     "aws_call_s": Stated(0.020, "s per SQS/SNS/SES API call through a VPC endpoint",
                          "assumption"),
-    "payment_s": Stated(0.300, "s per payment provider charge (the simulator answers at "
-                        "once; card APIs take a few hundred ms); the order's transaction stays "
-                        "open for it", "assumption"),
+    "payment_s": Stated(0.300, "s per payment provider call, authorise or capture (the "
+                        "simulator answers at once; card APIs take a few hundred ms); no "
+                        "transaction is open during it", "assumption"),
     "lambda_platform_log_bytes": Stated(350, "bytes of START/END/REPORT log lines per "
                                         "invocation", "assumption"),
     "sweep_seconds": Stated(0.050, "s per idle outbox sweep", "assumption"),

@@ -8,7 +8,16 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cold_start, connections, create, http_api, listing, local_e2e, process
+from bench import (
+    cold_start,
+    connections,
+    create,
+    http_api,
+    listing,
+    local_e2e,
+    payment_hold,
+    process,
+)
 from bench.env import BenchEnv, configured, quiet_application_output
 from bench.report import Section, machine_info, render, render_data
 from bench.sizes import Sizes
@@ -21,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[BenchEnv, Sizes], Section]] = {
     "listing": listing.run,
     "connections": connections.run,
     "local-e2e": local_e2e.run,
+    "payment-hold": payment_hold.run,
 }
 NAMES = tuple(BENCHMARKS)
 

@@ -177,6 +177,7 @@ class PaymentMove:
     capture_key: str | None = None
     void_key: str | None = None
     outcome: str | None = None
+    add_attempts: int = 0
 
 
 REFUND_COLUMNS = (
@@ -510,6 +511,7 @@ class PaymentRepository:
                 capture_key = coalesce(%(capture_key)s, capture_key),
                 void_key = coalesce(%(void_key)s, void_key),
                 outcome = coalesce(%(outcome)s, outcome),
+                attempts = attempts + %(add_attempts)s,
                 updated_at = now()
             WHERE order_id = %(order_id)s AND status = ANY(%(expected)s){order_guard}
             RETURNING {PAYMENT_COLUMNS}
@@ -527,6 +529,7 @@ class PaymentRepository:
                 "capture_key": step.capture_key,
                 "void_key": step.void_key,
                 "outcome": step.outcome,
+                "add_attempts": step.add_attempts,
             },
         )
         row = self._cur.fetchone()

@@ -23,10 +23,11 @@ from pydantic import (
 
 from processor.api.pagination import CURSOR_PATTERN
 from processor.domain.model import CENT, LineItem, Status, order_total
-from processor.domain.money import CURRENCIES, normalise_currency, to_minor
+from processor.domain.money import CURRENCIES, exponent, normalise_currency, to_minor
 
 # Both cases of each accepted code (the server accepts any case; the document lists these).
 CURRENCY_CODES: list[JsonValue] = [*sorted(CURRENCIES), *sorted(c.upper() for c in CURRENCIES)]
+WHOLE_UNIT_CODES: list[JsonValue] = [c for c in CURRENCY_CODES if exponent(str(c)) == 0]
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
@@ -106,7 +107,23 @@ class OrderItemIn(BaseModel):
 
 
 class CreateOrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        # Whole prices in zero-decimal currencies, stated so that a request the document
+        # allows is never refused (24.99 JPY does not exist).
+        json_schema_extra={
+            "if": {
+                "properties": {"currency": {"enum": WHOLE_UNIT_CODES}},
+                "required": ["currency"],
+            },
+            "then": {
+                "properties": {
+                    "items": {"items": {"properties": {"unit_price": {"multipleOf": 1}}}}
+                }
+            },
+        },
+    )
 
     customer_email: str = Field(
         max_length=254, examples=["ada@example.com"], json_schema_extra=_EMAIL_SCHEMA

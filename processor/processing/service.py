@@ -140,8 +140,8 @@ def _authorize(deps: Dependencies, order: OrderRow, payment: PaymentRow) -> Stat
             authorized_minor=result.amount_authorized if approved else None,
             decline_reason=None if approved else _decline_reason(result),
             outcome="CHARGED" if approved else "DECLINED",
+            add_attempts=attempts,
         ),
-        attempts,
     )
 
 
@@ -152,26 +152,22 @@ def _decline_reason(result: PaymentResult) -> str:
     return result.decline_code or result.message or "declined"
 
 
-def _record_authorization(
-    deps: Dependencies, order_id: UUID, answer: PaymentMove | None, attempts: int = 0
-) -> Status:
+def _record_authorization(deps: Dependencies, order_id: UUID, answer: PaymentMove | None) -> Status:
     """Record the provider's answer (when there is one) and move PROCESSING on accordingly, in
     one transaction; with `answer` None, move on from the answer an earlier try recorded."""
     with deps.uow() as uow:
-        if answer is not None:
-            uow.payments.record_attempts(order_id, attempts)
-            uow.payments.move(answer)
-        payment = uow.payments.get(order_id)
+        payment = uow.payments.move(answer) if answer is not None else None
+        if payment is None:  # no answer to record, or another try recorded one first
+            payment = uow.payments.get(order_id)
         if payment is None or payment.status == PaymentStatus.AUTHORIZING:
-            uow.commit()  # another try is deciding; its delivery moves the order on
-            return Status.PROCESSING
+            return Status.PROCESSING  # another try is deciding; its delivery moves the order on
         approved = payment.status != PaymentStatus.DECLINED
         target = Status.PAYMENT_CONFIRMED if approved else Status.PAYMENT_FAILED
         reason = None if approved else payment.decline_reason
         note_id = uow.orders.transition(
             Transition(order_id, [Status.PROCESSING.value], target.value, _now(), reason)
         )
-        saved = uow.orders.get_status(order_id)
+        saved = target.value if note_id is not None else uow.orders.get_status(order_id)
         uow.commit()
     if note_id is not None and not approved:
         emit_metric(metrics.PAYMENT_DECLINES)

@@ -183,7 +183,9 @@ class FakePaymentRepository:
             )
             if value is not None
         }
-        s.payments[step.order_id] = dataclasses.replace(row, status=step.target, **changes)
+        s.payments[step.order_id] = dataclasses.replace(
+            row, status=step.target, attempts=row.attempts + step.add_attempts, **changes
+        )
         return s.payments[step.order_id]
 
     def add_refund(self, refund: RefundRow) -> None:

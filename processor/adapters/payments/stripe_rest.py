@@ -4,7 +4,8 @@ Why not the official `stripe` package: importing it costs about 1.1 s here again
 for `urllib.request` (median of 7 cold starts each on a loaded 2-core machine; NOTES.md
 measured 300 ms on a quiet one) and it is 31 MB unpacked; the five calls this provider
 makes are plain form-encoded POSTs. This module is imported only by the processor path that
-calls a provider (bootstrap.payment_provider), never at the API function's cold start.
+calls a provider: bootstrap builds it on first use, and the HTTP client is imported on the
+first call, so the API function's cold start pays for neither.
 
 Every mutating call sends the caller's `Idempotency-Key`, so Stripe answers a repeated call
 (after a timeout, a crash, a concurrent delivery) with the first answer. Transient failures
@@ -19,9 +20,7 @@ import hmac
 import json
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -105,6 +104,11 @@ class StripeProvider(PaymentProvider):
         params: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        # Imported on the first call: building the provider (every request's dependencies)
+        # then costs the API function nothing at its cold start.
+        import urllib.error
+        import urllib.request
+
         data = urllib.parse.urlencode(form_encode(params or {})).encode() if params else None
         request = urllib.request.Request(  # noqa: S310 (an https/http base from settings)
             self._api_base + path, data=data, method=method
