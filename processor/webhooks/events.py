@@ -46,7 +46,9 @@ def _for_order(apply: Any) -> Handler:
 
 
 def _succeeded(uow: Any, order_id: UUID, intent: dict[str, Any]) -> Recorded:
-    return records.record_capture(uow, order_id, int(intent.get("amount_received") or 0))
+    from processor.adapters.payments.ledger import payment_from
+
+    return records.record_capture(uow, order_id, payment_from(intent).captured_minor)
 
 
 def _refunded(uow: Any, order_id: UUID, charge: dict[str, Any]) -> Recorded:

@@ -178,3 +178,13 @@ def test_localstripe_signs_its_deliveries_and_a_capture_behind_the_apps_back_shi
     wait_until(lambda: count(system["db"], "SELECT count(*) FROM provider_events"
                              " WHERE outcome = 'applied'") == 1, 15, "the signed delivery")
     assert order_service.get_order(order_id)["status"] == "FULFILLED"
+
+
+def test_localstripe_reports_the_apps_own_capture_and_the_webhook_finds_it_unchanged(
+        localstripe_webhook: tuple[str, str], system: dict[str, Any]) -> None:
+    body, _ = order_service.create_order(order_request(payment_method="pm_card_visa"))
+    advance_to(UUID(body["order_id"]), "COMPLETED")
+    wait_until(lambda: count(system["db"], "SELECT count(*) FROM provider_events") == 1, 15,
+               "the signed delivery")
+    assert count(system["db"], "SELECT count(*) FROM provider_events"
+                 " WHERE outcome = 'unchanged'") == 1
