@@ -35,5 +35,5 @@ def test_every_reported_kind_is_declared_and_every_declared_kind_is_reported() -
 
 def test_every_kind_says_what_to_do_and_fix_names_only_repairable_ones() -> None:
     assert all(kind.action for kind in FINDING_KINDS.values())
-    assert REPAIRABLE == {"unsent_outbox", "capture_not_recorded", "refund_not_recorded",
-                          "authorization_not_voided"}
+    assert {"unsent_outbox", "capture_not_recorded", "refund_not_recorded",
+                          "authorization_not_voided"} == REPAIRABLE
