@@ -37,3 +37,11 @@ def test_every_kind_says_what_to_do_and_fix_names_only_repairable_ones() -> None
     assert all(kind.action for kind in FINDING_KINDS.values())
     assert {"unsent_outbox", "capture_not_recorded", "refund_not_recorded",
                           "authorization_not_voided"} == REPAIRABLE
+
+
+def test_the_readme_operate_section_tells_what_to_do_for_every_kind() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    operate = readme[readme.index("## Operate"):readme.index("## Limits")]
+    for kind in FINDING_KINDS.values():
+        fix = "yes" if kind.repairable else "no"
+        assert f"| `{kind.name}` | {fix} | {kind.action} |" in operate, kind.name
