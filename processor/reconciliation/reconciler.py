@@ -20,6 +20,7 @@ what to do (processor/domain/reconciliation.py; README "Operate").
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
@@ -267,9 +268,9 @@ def _compare_listed_payments(run: _Run, listed: list[ProviderPayment]) -> None:
             run.find("capture_not_recorded", f"captured {payment.captured_minor} at the "
                      f"provider; order {order.status}", order.order_id)
             if run.options.fix and Status(order.status) in records.SHIPPED_OR_SHIPPING:
-                run.repair("capture_not_recorded", order.order_id,
-                           lambda uow, o=order.order_id, p=payment: records.record_capture(
-                               uow, o, p.captured_minor))
+                run.repair("capture_not_recorded", order.order_id, functools.partial(
+                    records.record_capture, order_id=order.order_id,
+                    captured_minor=payment.captured_minor))
 
 
 def _compare_refunds(run: _Run, ledger: PaymentLedger, since: int, until: int,
@@ -292,9 +293,9 @@ def _compare_refunds(run: _Run, ledger: PaymentLedger, since: int, until: int,
         run.find("refund_not_recorded", f"refund {refund.reference} of {refund.amount_minor} "
                  f"{refund.currency} made at the provider", order_id)
         if run.options.fix:
-            run.repair("refund_not_recorded", order_id,
-                       lambda uow, o=order_id, r=refund: records.record_refund(
-                           uow, o, r.reference, r.amount_minor, r.currency))
+            run.repair("refund_not_recorded", order_id, functools.partial(
+                records.record_refund, order_id=order_id, reference=refund.reference,
+                amount_minor=refund.amount_minor, currency=refund.currency))
     at_provider = {r.reference for r in listed}
     for order_id, status, reference, age in ours:
         if status == "SUCCEEDED" and reference not in at_provider:
