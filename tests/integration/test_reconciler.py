@@ -155,3 +155,28 @@ def test_an_unreachable_provider_is_a_finding_not_a_crash(stripe: ProxyState) ->
     stripe.inject("/v1/payment_intents/", *["500"] * 10)
     report = reconcile(QUIET)
     assert set(kinds(report)) == {"provider_unreachable"}
+
+
+def test_a_cancelled_order_whose_void_never_reached_the_provider_is_voided_by_fix(
+        stripe: ProxyState) -> None:
+    """The cancel committed, then the process died before the void: the order is CANCELLED
+    and its authorisation still holds the customer's money at the provider."""
+    from datetime import UTC, datetime
+
+    from db.repository import Transition
+    from db.uow import UnitOfWork
+
+    order_id, intent = order_at("PAYMENT_CONFIRMED")
+    with UnitOfWork() as uow:
+        uow.orders.transition(Transition(order_id, ["PAYMENT_CONFIRMED"], "CANCELLED",
+                                         datetime.now(UTC), "cancelled by customer"))
+        uow.commit()
+
+    assert kinds(reconcile(QUIET))["authorization_not_voided"] == {str(order_id)}
+
+    fixed = reconcile(Options(include_queues=False, fix=True))
+    assert [(r.kind, r.order_id) for r in fixed.repaired] == [
+        ("authorization_not_voided", str(order_id))]
+    assert stripe.forwarded.count(("POST", f"/v1/payment_intents/{intent}/cancel")) == 1
+    assert order_service.get_order(order_id)["payment"]["status"] == "VOIDED"
+    assert "authorization_not_voided" not in kinds(reconcile(QUIET))
