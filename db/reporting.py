@@ -87,16 +87,29 @@ class Reporting:
         return int(count), float(age)
 
     def payment(self, order_id: UUID) -> dict[str, Any] | None:
+        """The payment row for operators: its provider-side status and amounts (minor units),
+        the idempotency key of each operation started, and its refunds."""
+        keys = (
+            "outcome", "amount", "provider_ref", "decline_reason", "attempts", "updated_at",
+            "provider", "status", "currency", "authorized_minor", "captured_minor",
+            "refunded_minor", "authorize_key", "capture_key", "void_key", "failure_message",
+        )
         self._cur.execute(
-            "SELECT outcome, amount, provider_ref, decline_reason, attempts, updated_at"
-            " FROM payments WHERE order_id = %s",
-            (order_id,),
+            f"SELECT {', '.join(keys)} FROM payments WHERE order_id = %s", (order_id,)
         )
         row = self._cur.fetchone()
         if row is None:
             return None
-        keys = ("outcome", "amount", "provider_ref", "decline_reason", "attempts", "updated_at")
-        return dict(zip(keys, row, strict=True))
+        payment = dict(zip(keys, row, strict=True))
+        self._cur.execute(
+            "SELECT refund_id, amount_minor, status, provider_key, provider_ref, created_at"
+            " FROM refunds WHERE order_id = %s ORDER BY created_at",
+            (order_id,),
+        )
+        refund_keys = ("refund_id", "amount_minor", "status", "provider_key", "provider_ref",
+                       "created_at")
+        payment["refunds"] = [dict(zip(refund_keys, r, strict=True)) for r in self._cur.fetchall()]
+        return payment
 
     def status_counts(self) -> dict[str, int]:
         self._cur.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status")

@@ -455,7 +455,7 @@ orderflow is running
 Try:
   curl -s -X POST {base}/orders -H 'Content-Type: application/json' \\
     -d '{{"customer_email": "ada@example.com", "customer_name": "Ada",
-         "payment_method": "pm_card_visa", "currency": "usd",
+         "payment_method": "pm_card_visa",
          "items": [{{"product_name": "Widget", "quantity": 2, "unit_price": 24.99}}]}}'
   curl -s {base}/orders/<order_id>
 

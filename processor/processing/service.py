@@ -35,6 +35,11 @@ class UnknownOrder(Exception):
     """A queue message names an order that does not exist (poison message)."""
 
 
+class InconsistentPayment(Exception):
+    """The saved payment contradicts the order's status (`admin check` reports it too); the
+    message is retried, then dead-lettered, instead of looping."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -216,8 +221,17 @@ def _fulfil(order_id: UUID, deps: Dependencies) -> Status:
         uow.commit()
     if payment is not None and payment.status == PaymentStatus.VOIDING:
         return payment_ops.finish_void(deps, payment)
+    if payment is not None and payment.status == PaymentStatus.CAPTURED:
+        # Charged in one step before migration 0004 (an order in flight during the deploy).
+        return _move(deps, order_id, Status.PAYMENT_CONFIRMED, Status.FULFILLED)
     if payment is None or payment.status != PaymentStatus.CAPTURING:
-        return _saved(deps, order_id, Status.PAYMENT_CONFIRMED)
+        saved = _saved(deps, order_id, Status.PAYMENT_CONFIRMED)
+        if saved == Status.PAYMENT_CONFIRMED:  # would loop: a payment that contradicts it
+            raise InconsistentPayment(
+                f"order {order_id} is PAYMENT_CONFIRMED with payment"
+                f" {payment.status if payment else 'none'}"
+            )
+        return saved
     result = payment_ops.call_transiently(
         lambda: deps.payments.capture(
             capture_key(order_id), payment.provider_ref or "", payment.authorized_minor

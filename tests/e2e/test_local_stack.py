@@ -202,7 +202,8 @@ def test_make_run_prints_commands_that_work_verbatim_and_two_ctrl_c_stop_it_all(
 
     # The "Try:" commands, as printed.
     start = banner.index("Try:")
-    create, get = "\n".join(banner[start + 1 : start + 4]), banner[start + 4].strip()
+    (end,) = [n for n, line in enumerate(banner) if line.endswith("/orders/<order_id>")]
+    create, get = "\n".join(banner[start + 1 : end]), banner[end].strip()
     created = json.loads(_shell(create, REPO, check=True).stdout)
     order_id = created["order_id"]
     wait_until(
@@ -368,3 +369,51 @@ def test_after_a_sigkill_a_restart_works_and_its_stop_is_clean(tmp_path, stacks)
     postmaster, emulators = _postmaster(data_dir), _emulators(restarted)
     assert restarted.signal_twice(signal.SIGINT) < STOP_SECONDS, restarted.output
     _assert_stopped(data_dir, postmaster, emulators)
+
+
+def test_make_run_with_stripe_completes_an_order_with_one_captured_intent_in_localstripe(
+    tmp_path, stacks
+):
+    port, stripe_port = free_port(), free_port()
+    stack = _make(
+        "run", tmp_path / "local", port, PAYMENT_PROVIDER="stripe", STRIPE_PORT=str(stripe_port)
+    )
+    stacks.append(stack)
+    banner = stack.wait_ready()
+    assert f"  export STRIPE_API_BASE='http://127.0.0.1:{stripe_port}'" in banner
+    assert not any("sk_test" in line for line in banner)  # the key is in a (moto) secret
+
+    status, body = _request(port, "POST", "/orders", ORDER)
+    assert status == 400 and body["error"]["details"][0]["field"] == "payment_method"
+    status, created = _request(port, "POST", "/orders", {**ORDER, "payment_method": "pm_card_visa"})
+    assert status == 201
+    order_id = created["order_id"]
+    wait_until(
+        lambda: _request(port, "GET", f"/orders/{order_id}")[1]["status"] == "COMPLETED",
+        timeout=30,
+        what="the order to complete",
+    )
+    payment = _request(port, "GET", f"/orders/{order_id}")[1]["payment"]
+    assert payment["provider"] == "stripe"
+    intent = _stripe_get(stripe_port, f"/v1/payment_intents/{payment['provider_reference']}")
+    assert (intent["status"], intent["amount"], intent["currency"]) == ("succeeded", 4998, "usd")
+    assert intent["metadata"] == {"order_id": order_id}
+
+    localstripe = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "processor.entrypoints.localstripe" in (p.info["cmdline"] or [])
+        and str(stripe_port) in p.info["cmdline"]
+    ]
+    assert len(localstripe) == 1
+    assert stack.signal_twice(signal.SIGINT) < STOP_SECONDS, stack.output
+    wait_until(lambda: not _running(localstripe[0].pid), timeout=5, what="localstripe to stop")
+
+
+def _stripe_get(port: int, path: str) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Authorization": "Bearer sk_test_e2e"})
+        return json.loads(conn.getresponse().read())
+    finally:
+        conn.close()

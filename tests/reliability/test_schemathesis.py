@@ -2,12 +2,13 @@
 HTTP server and the document that server publishes at /openapi.json, once with the API key
 enforced and once without.
 
-Nothing is excluded. One expectation is widened, for the webhook only: no generated request
-can carry a valid `Stripe-Signature` (an HMAC of its own body under a secret Schemathesis does
-not know), so there a schema-valid request is rightly refused with 400, and the warning that
-the operation "mostly rejected generated data" is expected (schemathesis.toml, written beside
-the run). The run is bounded (examples per operation, one worker) and seeded, so a failure
-reproduces with the command it prints; change the seed to explore further.
+Nothing is excluded but two warnings about the test data (below), and one expectation is
+widened, for the webhook only: no generated request can carry a valid `Stripe-Signature` (an
+HMAC of its own body under a secret Schemathesis does not know), so there a schema-valid
+request is rightly refused with 400, and the warning that the operation "mostly rejected
+generated data" is expected (schemathesis.toml, written beside the run). The run is bounded
+(examples per operation, one worker) and seeded, so a failure reproduces with the command it
+prints; change the seed to explore further.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ from processor.config import settings
 from tests.reliability.chaos.client import http_call
 
 API_KEY = "schemathesis-key"
+# Every warning Schemathesis has but two that describe the test data, not the API:
+# `missing_test_data`: a refund needs a captured payment, which only the processor produces (no
+# API request can), so POST /orders/{id}/refunds never answers 201 here; `low_valid_rate`: the
+# coverage phase sends one variant of the order body per optional field under one generated
+# Idempotency-Key, and the API rightly answers all but the first 409. Every answer is still
+# checked against the document.
+WARNINGS = (
+    "missing_auth,base_url_mismatch,validation_mismatch,missing_deserializer,"
+    "unused_openapi_auth,unsupported_regex,method_not_allowed,constants_extraction,"
+    "unmatched_filter,unresolvable_reference,rate_limited,dictionary_mismatch,timeout_units"
+)
 MAX_EXAMPLES = 25
 SEED = 20261201
 WEBHOOK_EXPECTATIONS = """
@@ -40,7 +52,7 @@ def run_schemathesis(
         sys.executable, "-m", "schemathesis.cli", "run", f"{api_url}/openapi.json",
         "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
         "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED), "--workers", "1",
-        "--request-timeout", "10",
+        "--request-timeout", "10", "--warnings", WARNINGS,
     ]
     for header in headers:
         command += ["--header", header]
@@ -54,7 +66,7 @@ def assert_clean(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, output[-15000:]
     assert "No issues found" in output, output[-15000:]
     # Every documented operation was exercised, not just loaded.
-    assert "Tested: 7" in output, output[-15000:]
+    assert "Tested: 8" in output, output[-15000:]
 
 
 @pytest.fixture(autouse=True)

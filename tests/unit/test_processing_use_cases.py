@@ -3,6 +3,7 @@ The same guarantees on PostgreSQL and SQS are in tests/integration/test_processi
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -122,3 +123,30 @@ def test_a_capture_refused_for_good_fails_the_payment_and_nothing_is_fulfilled()
     assert fake.store.history[order_id][-1].reason == "capture refused: authorisation expired"
     assert fake.store.payments[order_id].status == "CAPTURE_FAILED"
     assert fake.store.payments[order_id].captured_minor == 0
+
+
+def test_an_order_charged_in_one_step_before_the_migration_is_fulfilled_without_a_capture():
+    fake = FakeSystem()
+    order_id = created(fake)
+    for step in (Status.PENDING, Status.PROCESSING):
+        processing.STEPS[step](order_id, fake.deps)
+    fake.store.payments[order_id] = dataclasses.replace(
+        fake.store.payments[order_id], status="CAPTURED", captured_minor=1000
+    )
+
+    assert processing.process_order(order_id, deps=fake.deps) == Status.COMPLETED
+
+    assert [op for op, *_ in fake.provider.calls] == ["authorize"]
+
+
+def test_a_payment_that_contradicts_payment_confirmed_is_an_error_not_a_loop():
+    fake = FakeSystem()
+    order_id = created(fake)
+    for step in (Status.PENDING, Status.PROCESSING):
+        processing.STEPS[step](order_id, fake.deps)
+    fake.store.payments[order_id] = dataclasses.replace(
+        fake.store.payments[order_id], status="DECLINED"
+    )
+
+    with pytest.raises(processing.InconsistentPayment):
+        processing.process_order(order_id, deps=fake.deps)
