@@ -27,8 +27,11 @@ run: $(STAMP)  ## the whole system on http://127.0.0.1:$(PORT)
 services: $(STAMP)  ## everything but the API, for `cd chalice_app && chalice local`
 	$(PY) -m processor local --services-only --port $(PORT) --processor $(PROCESSOR)
 
+# ruff everywhere; mypy --strict on processor/, db/, chalice_app/ and pulumi/ (pyproject.toml).
+# A cold mypy cache takes about a minute (pulumi-aws's stubs); .mypy_cache makes it seconds.
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 test: $(STAMP) lint spectral browser
 	$(PY) -m pytest

@@ -17,6 +17,7 @@ from chalice.app import SQSEvent
 from chalicelib.http import (
     api_view,
     correlation_id_for,
+    current_request,
     idempotency_key,
     json_response,
     normalise_chalice_error,
@@ -46,7 +47,7 @@ def create_order() -> Response:
     from processor.api.schemas import CreateOrderRequest
     from processor.orders import service as order_service
 
-    request = app.current_request
+    request = current_request(app)
     require_api_key(request)
     order = parse_body(request, CreateOrderRequest)
     body, replayed = order_service.create_order(order, idempotency_key(request))
@@ -59,8 +60,9 @@ def list_orders() -> Response:
     from processor.api.schemas import ListOrdersQuery
     from processor.orders import service as order_service
 
-    require_api_key(app.current_request)
-    query = validate(ListOrdersQuery, dict(app.current_request.query_params or {}))
+    request = current_request(app)
+    require_api_key(request)
+    query = validate(ListOrdersQuery, dict(request.query_params or {}))
     return json_response(order_service.list_orders(query))
 
 
@@ -69,7 +71,7 @@ def list_orders() -> Response:
 def get_order(order_id: str) -> Response:
     from processor.orders import service as order_service
 
-    require_api_key(app.current_request)
+    require_api_key(current_request(app))
     return json_response(order_service.get_order(order_service.parse_order_id(order_id)))
 
 
@@ -78,7 +80,7 @@ def get_order(order_id: str) -> Response:
 def cancel_order(order_id: str) -> Response:
     from processor.orders import service as order_service
 
-    require_api_key(app.current_request)
+    require_api_key(current_request(app))
     return json_response(order_service.cancel_order(order_service.parse_order_id(order_id)))
 
 

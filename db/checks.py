@@ -32,7 +32,9 @@ class InvariantQueries:
             " WHERE published_at IS NULL), (SELECT count(*) FROM payments)"
         )
         names = ("orders", "history_rows", "outbox_records", "unsent_outbox", "payments")
-        return dict(zip(names, (int(n) for n in self._cur.fetchone()), strict=True))
+        row = self._cur.fetchone()
+        assert row is not None  # a SELECT without FROM returns exactly one row
+        return dict(zip(names, (int(n) for n in row), strict=True))
 
     def invalid_histories(self, valid_paths: list[str], limit: int) -> list[tuple[UUID, str, str]]:
         """(order_id, status, path) where `path|status` is not one of `valid_paths`.

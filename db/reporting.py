@@ -83,7 +83,9 @@ class Reporting:
             "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float"
             " FROM outbox WHERE published_at IS NULL"
         )
-        count, age = self._cur.fetchone()
+        row = self._cur.fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns exactly one row
+        count, age = row
         return int(count), float(age)
 
     def payment(self, order_id: UUID) -> dict[str, Any] | None:

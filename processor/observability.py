@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from processor.metrics import Metric
@@ -79,10 +79,10 @@ class JsonFormatter(logging.Formatter):
         return _encode(entry)
 
 
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StdoutHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever `sys.stdout` is now (test runners and the CLI swap it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 
@@ -107,7 +107,7 @@ def configure_logging(level: str | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # The lines never show caller, thread or process, so skip collecting them for every
     # record (the logging HOWTO's "Optimization" switches).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

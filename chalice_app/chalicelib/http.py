@@ -7,10 +7,10 @@ import hmac
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from chalice import Response
+from chalice import Chalice, Response
 from chalice.app import Request
 
 from db.errors import DatabaseUnavailable
@@ -36,7 +36,9 @@ _CHALICE_CODES = {
 }
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str | list[str]] | None = None
+) -> Response:
     return Response(
         body=dumps(body), status_code=status, headers={**JSON_HEADERS, **(headers or {})}
     )
@@ -81,6 +83,14 @@ def normalise_chalice_error(response: Response) -> Response:
     return response
 
 
+def current_request(app: Chalice) -> Request:
+    """The request a route handler is serving (Chalice sets it before calling the route)."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no current request: only route handlers may ask for it")
+    return request
+
+
 def require_api_key(request: Request) -> None:
     """Locally (and on Fargate) enforce `API_KEY` when set; API Gateway does it in the cloud."""
     expected = settings().api_key
@@ -122,7 +132,7 @@ def validate(model: type[Model], data: dict[str, Any]) -> Model:
 
 def correlation_id_for(request: Request) -> str:
     """The caller's `X-Correlation-Id` if sane, else API Gateway's request id, else a new one."""
-    given = request.headers.get("x-correlation-id", "")
+    given = str(request.headers.get("x-correlation-id", ""))
     if 1 <= len(given) <= 100 and given.isprintable():
         return given
     request_id = (request.context or {}).get("requestId")
@@ -130,7 +140,7 @@ def correlation_id_for(request: Request) -> str:
 
 
 def idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
+    key: str | None = request.headers.get("idempotency-key")
     if key is None:
         return None
     if not _IDEMPOTENCY_KEY.fullmatch(key):

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
 from pydantic_core import core_schema
 
 from processor.api import schemas
@@ -41,8 +46,9 @@ class _ApiJsonSchema(GenerateJsonSchema):
     def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
         json_schema: JsonSchemaValue = {"type": "number"}
         for key, name in _BOUNDS.items():
-            if schema.get(key) is not None:
-                json_schema[name] = _number(schema[key])  # type: ignore[literal-required]
+            bound = schema.get(key)
+            if bound is not None:
+                json_schema[name] = _number(bound)
         return json_schema
 
 
@@ -79,7 +85,7 @@ def _normalise(node: Any) -> Any:
     return out
 
 
-_MODELS: list[tuple[type[BaseModel], str]] = [
+_MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (schemas.CreateOrderRequest, "validation"),
     (schemas.RefundRequestBody, "validation"),
     (schemas.RefundOut, "serialization"),
@@ -279,7 +285,7 @@ def document(api_key_required: bool = True) -> dict[str, Any]:
     )
     refunded["201"]["headers"] = created["201"]["headers"]
     order["200"]["links"] = {"CancelOrder": _ORDER_LINKS["CancelOrder"]}
-    public = {"security": []} if api_key_required else {}
+    public: dict[str, Any] = {"security": []} if api_key_required else {}
     key_note = (
         " Every order operation needs the `x-api-key` header." if api_key_required else ""
     )

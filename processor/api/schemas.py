@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 from pydantic import (
@@ -35,6 +35,9 @@ def _one_of(codes: list[str]) -> str:
 CURRENCY_PATTERN = _one_of(sorted(CURRENCIES))
 WHOLE_UNIT_PATTERN = _one_of([c for c in CURRENCIES if exponent(c) == 0])
 
+if TYPE_CHECKING:  # the annotation only; the module itself is not needed at run time
+    from pydantic.config import JsonDict
+
 MAX_ITEMS = 100
 MAX_QUANTITY = 10_000
 MAX_UNIT_PRICE = Decimal("1000000.00")
@@ -48,7 +51,7 @@ _EMAIL = re.compile(
 )
 # Published as the email fields' `pattern`, so that a client (or fuzzer) that honours the
 # document sends only addresses `normalise_email` accepts; `format: email` alone admits more.
-_EMAIL_SCHEMA = {"format": "email", "pattern": _EMAIL.pattern}
+_EMAIL_SCHEMA: JsonDict = {"format": "email", "pattern": _EMAIL.pattern}
 # Names: at least one character that is not whitespace (pydantic strips it, as Unicode's
 # White_Space, spelled out here because `\s` differs between Python, Rust and JSON Schema's
 # ECMA-262 regexes) and no NUL, which PostgreSQL text cannot hold.
@@ -77,7 +80,8 @@ def _whole_cents(value: Decimal) -> Decimal:
     Checked here rather than with `Field(decimal_places=2)`, which pydantic runs through
     several Python helpers per value on every order's request path; the schema still states
     the rule (`decimal_places` below)."""
-    if value.as_tuple().exponent < -2 and value != value.quantize(CENT):
+    exponent = value.as_tuple().exponent  # an int: the Field's bounds let no NaN or Infinity by
+    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(CENT):
         raise ValueError("must have at most 2 decimal places")
     return value
 

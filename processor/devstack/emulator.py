@@ -42,8 +42,8 @@ def _fast_sqs_clock() -> None:
     def unix_time_millis(dt: datetime.datetime | None = None) -> float:
         return unix_time(dt) * 1000.0
 
-    models.unix_time = unix_time  # type: ignore[attr-defined]
-    models.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+    models.unix_time = unix_time
+    models.unix_time_millis = unix_time_millis
 
 
 def _cached_module_list() -> None:

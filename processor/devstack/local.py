@@ -296,6 +296,7 @@ def start_api(host: str, port: int) -> Any:
             # the server does not know is a 405 for the client, not a 501 server error, with
             # the `Allow` header RFC 9110 requires (what Chalice sends for a known method).
             headers: dict[str, str] = {}
+            error: ServiceError
             if code == 501:
                 allowed = _allowed_methods(self.path)
                 if allowed:

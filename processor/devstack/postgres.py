@@ -45,7 +45,7 @@ def prune_dead_handles(datadir: Path) -> list[int]:
 
 def _alive(psutil: Any, pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 

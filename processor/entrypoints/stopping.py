@@ -15,9 +15,14 @@ import contextlib
 import select
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType, TracebackType
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What `signal.signal` returns and accepts: a handler, SIG_DFL/SIG_IGN, or None (not set
+# from Python).
+Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 class StopSignals:
@@ -28,7 +33,7 @@ class StopSignals:
         for end in (self._reader, self._writer):
             end.setblocking(False)
         self.signum: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Handler] = {}
         self._previous_fd = -1
 
     def __enter__(self) -> StopSignals:
@@ -44,7 +49,7 @@ class StopSignals:
         traceback: TracebackType | None,
     ) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
         signal.set_wakeup_fd(self._previous_fd)
         self._reader.close()
         self._writer.close()

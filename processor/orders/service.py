@@ -114,7 +114,8 @@ def _replay(earlier: IdempotencyRecord | None, claim: IdempotencyClaim) -> dict[
         raise IdempotencyKeyReused("this Idempotency-Key expired while in use; retry")
     if earlier.request_hash != claim.request_hash:
         raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
-    return loads(earlier.response_body)
+    response: dict[str, Any] = loads(earlier.response_body)
+    return response
 
 
 def _request_hash(request: CreateOrderRequest) -> str:

@@ -86,10 +86,11 @@ def publish_new_order(record: OutboxRecord) -> None:
         log.warning("outbox relay failed; the sweeper will retry", exc_info=True)
 
 
-def publish_quietly(**filters: object) -> None:
-    """Publish right after a commit; an error here is left to the sweeper, never raised."""
+def publish_quietly(order_id: UUID, kind: str) -> None:
+    """Publish an order's records of `kind` right after a commit; an error here is left to
+    the sweeper, never raised."""
     try:
-        publish(**filters)  # type: ignore[arg-type]
+        publish(order_id=order_id, kind=kind)
     except Exception:
         log.warning("outbox relay failed; the sweeper will retry", exc_info=True)
 

@@ -135,7 +135,7 @@ def _aurora_serverless(ctx: Context, net: Network, subnet_group: aws.rds.SubnetG
             f"db-instance-{index}",
             cluster_identifier=cluster.id,
             instance_class="db.serverless",
-            engine=cluster.engine,
+            engine=cluster.engine.apply(aws.rds.EngineType),
             engine_version=cluster.engine_version,
             db_subnet_group_name=subnet_group.name,
             publicly_accessible=False,

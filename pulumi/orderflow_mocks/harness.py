@@ -169,13 +169,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
         state = {**_computed(args.typ, args.name, args.inputs), **args.inputs}
         self.resources.append(
             Recorded(args.typ, args.name, dict(args.inputs), state, args.provider,
-                     custom=args.custom)
+                     custom=bool(args.custom))
         )
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        # A bare dict: the SDK's mock monitor cannot iterate a `None` failures list.
+    def call(self, args: pulumi.runtime.MockCallArgs
+             ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """The invoke's result and no check failures (the SDK iterates that list)."""
         self.invokes.append(Invoke(args.token, dict(args.args)))
+        return self._answer(args), []
+
+    def _answer(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return _zones(self.region, args.args)
         if args.token == "aws:ec2/getVpcEndpointService:getVpcEndpointService":
@@ -215,7 +219,7 @@ class RecordingMonitor(MockMonitor):
         self.component_outputs: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
-        response = super().RegisterResource(request)
+        response = MockMonitor.RegisterResource(self, request)
         self.options[(request.type, request.name)] = Registration(
             response.urn, frozenset(request.dependencies), bool(request.deleteBeforeReplace),
             request.parent)
@@ -224,7 +228,7 @@ class RecordingMonitor(MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # the gRPC method name
         outputs = pulumi.runtime.rpc.deserialize_properties(request.outputs)
         self.component_outputs[request.urn] = dict(outputs)
-        return super().RegisterResourceOutputs(request)
+        return MockMonitor.RegisterResourceOutputs(self, request)
 
 
 @dataclass(frozen=True)
@@ -272,14 +276,13 @@ def deploy(config: dict[str, str], mocks: RecordingMocks | None = None, docker: 
     mocks, monitor = use_mocks(config, mocks)
     captured: dict[str, Any] = {}
 
-    @pulumi.runtime.test
     def run() -> pulumi.Output[None]:
         stack.main(docker=lambda: docker)
         root = pulumi.runtime.settings.get_root_resource()
         assert isinstance(root, pulumi.runtime.stack.Stack)
         return pulumi.Output.from_input(root.outputs).apply(captured.update)
 
-    run()
+    pulumi.runtime.test(run)()  # awaits the Output, as the decorator does for tests
     recorded = []
     for r in mocks.resources:
         reg = monitor.options[(r.typ, r.name)]
