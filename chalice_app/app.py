@@ -91,8 +91,10 @@ def stripe_webhook() -> Response:
     raw body before anything is parsed or stored, is what authenticates the caller."""
     from processor.webhooks.service import receive
 
-    request = app.current_request
-    return json_response(receive(request.raw_body or b"", request.headers.get("stripe-signature")))
+    request = current_request(app)
+    raw = request.raw_body or b""
+    body = raw.encode() if isinstance(raw, str) else raw
+    return json_response(receive(body, request.headers.get("stripe-signature")))
 @app.route("/orders/{order_id}/refunds", methods=["POST"])
 @api_view
 def refund_order(order_id: str) -> Response:
@@ -100,7 +102,7 @@ def refund_order(order_id: str) -> Response:
     from processor.orders import service as order_service
     from processor.payments import service as payment_service
 
-    request = app.current_request
+    request = current_request(app)
     require_api_key(request)
     body = parse_body(request, RefundRequestBody)
     refund, replayed = payment_service.create_refund(

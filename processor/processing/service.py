@@ -254,8 +254,8 @@ def _fulfil(order_id: UUID, deps: Dependencies) -> Status:
             Transition(order_id, [Status.PAYMENT_CONFIRMED.value], target.value, _now(), reason)
         )
         if note_id is None:
-            saved = uow.orders.get_status(order_id)
-            return Status(saved) if saved else Status.PAYMENT_CONFIRMED
+            current = uow.orders.get_status(order_id)
+            return Status(current) if current else Status.PAYMENT_CONFIRMED
         uow.commit()
     return target
 

@@ -23,10 +23,10 @@ class Payments(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orderflow:payments:Payments", name, {}, opts)
         ctx = ctx.within(self)
-        self._provider = ctx.cfg.payment_provider
+        self._provider_name = ctx.cfg.payment_provider
         self._api_base = ctx.cfg.stripe_api_base
         self.secret = None
-        if self._provider == "stripe":
+        if self._provider_name == "stripe":
             key = pulumi.Config().get_secret("stripe_secret_key")
             if key is None:
                 raise pulumi.RunError(
@@ -41,16 +41,16 @@ class Payments(pulumi.ComponentResource):
             aws.secretsmanager.SecretVersion(
                 "stripe-secret-key-version",
                 secret_id=self.secret.id,
-                secret_string=pulumi.Output.secret(key),
+                secret_string=key,  # already a secret Output (get_secret)
                 opts=ctx.opts(),
             )
-        outputs: dict[str, pulumi.Input[str]] = {"provider": self._provider}
+        outputs: dict[str, pulumi.Input[str]] = {"provider": self._provider_name}
         if self.secret is not None:
             outputs["stripe_secret_key_arn"] = self.secret.arn
         self.register_outputs(outputs)
 
     def environment(self) -> dict[str, pulumi.Input[str]]:
-        env: dict[str, pulumi.Input[str]] = {"PAYMENT_PROVIDER": self._provider}
+        env: dict[str, pulumi.Input[str]] = {"PAYMENT_PROVIDER": self._provider_name}
         if self.secret is not None:
             env["STRIPE_API_BASE"] = self._api_base
             env["STRIPE_SECRET_KEY_ARN"] = self.secret.arn
