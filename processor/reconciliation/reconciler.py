@@ -20,6 +20,7 @@ what to do (processor/domain/reconciliation.py; README "Operate").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import sys
@@ -363,7 +364,10 @@ def run(args: argparse.Namespace) -> int:
                       recent_hours=args.recent_hours)
     started = time.monotonic()
     try:
-        report = reconcile(options)
+        # Logs and metric records go to stderr: stdout carries the report alone (scripts
+        # parse the JSON whole).
+        with contextlib.redirect_stdout(sys.stderr):
+            report = reconcile(options)
     except DatabaseError as error:
         print(f"cannot read the database: {error}".strip(), file=sys.stderr)
         return 2

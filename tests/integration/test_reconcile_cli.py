@@ -27,8 +27,9 @@ def test_a_clean_store_exits_0_and_the_run_is_recorded(system: dict[str, Any], c
                                                        ) -> None:
     created, _ = order_service.create_order(order_request())
     processing.process_order(order_service.parse_order_id(created["order_id"]))
+    capsys.readouterr()  # what processing logged
     assert main(["admin", "reconcile", "--json", "--no-queues"]) == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    report = json.loads(capsys.readouterr().out)  # the report alone: logs go to stderr
     assert (report["ok"], report["provider"], report["findings"]) == (True, "simulator", [])
     assert count(system["db"], "SELECT count(*) FROM reconciler_runs") == 1
 
