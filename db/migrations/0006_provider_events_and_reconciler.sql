@@ -26,8 +26,8 @@ CREATE INDEX provider_events_order_idx ON provider_events (order_id, occurred_at
 CREATE INDEX provider_events_received_idx ON provider_events (received_at);
 
 -- One row per reconciler run: the provider window it read (the next run starts where this one
--- ended, less an overlap), what it found by kind and what it repaired. Operators read it with
--- `admin reconcile --history`; the scheduled function and the CLI share it.
+-- ended, less an overlap), what it found and repaired by kind. The scheduled function and
+-- `admin reconcile` both write it.
 CREATE TABLE reconciler_runs (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     started_at      timestamptz NOT NULL,
