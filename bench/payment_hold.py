@@ -21,7 +21,7 @@ from unittest import mock
 from uuid import UUID
 
 from bench.env import BenchEnv, configured, stub_aws
-from bench.measure import median
+from bench.measure import SqlCount, count_sql, counting_connections, median
 from bench.process import _new_orders, _process
 from bench.report import Figure, Section, ms
 from bench.sizes import Sizes
@@ -97,6 +97,7 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
             whole.append(sum(held.values()))
             per_order.append(sum(during_payment))
         concurrent_s = _side_by_side(_new_orders(CONCURRENT))
+        counted = _payment_statements()
         bootstrap.set_payment_provider(None)
     held_s, whole_s, wall_s = median(per_order), median(whole), median(wall)
     section.figures.append(
@@ -107,6 +108,13 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
             ratio=held_s / 0.318,
             target=f"<= {TARGET_S * 1000:.0f} ms",
             passed=held_s <= TARGET_S,
+        )
+    )
+    section.figures.append(
+        Figure(
+            name="During payment: transactions / statements / round trips",
+            result=f"{counted.transactions} / {counted.statements} / {counted.round_trips}",
+            baseline="independent of machine load",
         )
     )
     section.figures.append(
@@ -126,6 +134,8 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         "held_seconds_per_order": whole_s,
         "wall_seconds_per_order": wall_s,
         "provider_calls_per_order": 2,
+        "payment_transactions": counted.transactions,
+        "payment_round_trips": counted.round_trips,
         "provider_latency_seconds": LATENCY_MS / 1000,
     }
     section.findings += [
@@ -137,6 +147,17 @@ def run(env: BenchEnv, sizes: Sizes) -> Section:
         " one: they wait on the provider in parallel, not on each other's locks.",
     ]
     return section
+
+
+def _payment_statements() -> SqlCount:
+    """Transactions, statements and round trips of the two payment steps of one order."""
+    (order_id,) = _new_orders(1)
+    deps = bootstrap.dependencies()
+    processing.STEPS[Status.PENDING](order_id, deps)
+    with counting_connections(), count_sql() as counted:
+        for status in PAYMENT_STEPS:
+            processing.STEPS[status](order_id, deps)
+    return counted
 
 
 def _side_by_side(order_ids: list[UUID]) -> float:

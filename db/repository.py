@@ -535,10 +535,13 @@ class PaymentRepository:
         row = self._cur.fetchone()
         return PaymentRow(*row) if row else None
 
-    def add_refund(self, refund: RefundRow) -> None:
+    def add_refund(self, refund: RefundRow) -> bool:
+        """Insert the refund; False if its `request_key` is taken (a concurrent request with
+        the same Idempotency-Key committed first: the caller replays that one)."""
         self._cur.execute(
             f"INSERT INTO refunds ({REFUND_COLUMNS}) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (request_key) DO NOTHING RETURNING 1",
             (
                 refund.refund_id,
                 refund.order_id,
@@ -555,6 +558,7 @@ class PaymentRepository:
                 refund.updated_at,
             ),
         )
+        return self._cur.fetchone() is not None
 
     def refunds(self, order_id: UUID) -> list[RefundRow]:
         """Oldest first."""

@@ -136,15 +136,16 @@ def create_refund(
         ).encode()
     ).hexdigest()
     with deps.uow() as uow:
-        refund = uow.payments.refund_by_request_key(idempotency_key) if idempotency_key else None
-        replayed = refund is not None
-        if refund is not None and refund.request_hash != request_hash:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different refund request"
-            )
-        if refund is None:
-            refund = _new_refund(uow, order_id, request, idempotency_key, request_hash)
-            uow.commit()
+        earlier = uow.payments.refund_by_request_key(idempotency_key) if idempotency_key else None
+        refund = earlier or _new_refund(uow, order_id, request, idempotency_key, request_hash)
+        uow.commit()
+        if refund is None:  # a concurrent request with this key committed first
+            assert idempotency_key is not None
+            refund = earlier = uow.payments.refund_by_request_key(idempotency_key)
+            assert refund is not None
+    replayed = earlier is not None
+    if refund.request_hash != request_hash:
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different refund request")
     if refund.status == RefundStatus.PENDING:
         refund = _finish_refund(deps, refund)
     return refund_view(refund), replayed
@@ -152,11 +153,14 @@ def create_refund(
 
 def _new_refund(
     uow: Any, order_id: UUID, request: RefundRequest, key: str | None, request_hash: str
-) -> RefundRow:
+) -> RefundRow | None:
+    """The refund row, committed by the caller; None if a concurrent request took `key`."""
     status = uow.orders.get_status(order_id)
     if status is None:
         raise OrderNotFound(f"order {order_id} does not exist")
     payment = uow.payments.get(order_id, for_update=True)
+    if key is not None and uow.payments.refund_by_request_key(key) is not None:
+        return None  # a concurrent request with this key got the lock first
     if Status(status) not in REFUNDABLE_STATUSES or payment is None:
         raise InvalidOrderState(
             f"order is {status}; only a captured payment (FULFILLED or COMPLETED) is refunded",
@@ -193,8 +197,7 @@ def _new_refund(
         now,
         now,
     )
-    uow.payments.add_refund(refund)
-    return refund
+    return refund if uow.payments.add_refund(refund) else None
 
 
 def _finish_refund(deps: Dependencies, refund: RefundRow) -> RefundRow:
@@ -215,6 +218,8 @@ def _finish_refund(deps: Dependencies, refund: RefundRow) -> RefundRow:
             headers={"Retry-After": "5"},
         ) from None
     with deps.uow() as uow:
+        # The payment row first, as a new refund takes it: one lock order, no deadlock.
+        uow.payments.get(refund.order_id, for_update=True)
         saved = uow.payments.finish_refund(
             refund.refund_id, result.succeeded, result.reference, result.message
         )

@@ -4,11 +4,14 @@ simulator's Stripe test payment methods."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 
+from processor.payments import service as payment_service
 from tests.helpers import (
     advance_to,
     emailed_statuses,
@@ -181,3 +184,28 @@ def test_a_refund_retried_with_its_idempotency_key_replays_and_another_body_is_4
 def test_refunding_an_unknown_order_is_404(api, system):
     status, body, _ = _refund(api, "00000000-0000-4000-8000-000000000000", {})
     assert (status, body["error"]["code"]) == (404, "ORDER_NOT_FOUND")
+
+
+def test_concurrent_refunds_with_one_idempotency_key_make_one_refund(api, system, provider):
+    order_id = _order(api)["order_id"]
+    advance_to(order_id, "COMPLETED")
+    results: list[Any] = []
+    gate = threading.Barrier(2)
+
+    def refund() -> None:
+        gate.wait(10)
+        results.append(
+            payment_service.create_refund(
+                UUID(order_id), payment_service.RefundRequest(Decimal(5)), "same-key"
+            )
+        )
+
+    threads = [threading.Thread(target=refund) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(replayed for _, replayed in results) == [False, True]
+    assert results[0][0]["refund_id"] == results[1][0]["refund_id"]
+    assert rows(system["db"], "SELECT count(*) FROM refunds") == [(1,)]

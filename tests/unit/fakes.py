@@ -188,8 +188,11 @@ class FakePaymentRepository:
         )
         return s.payments[step.order_id]
 
-    def add_refund(self, refund: RefundRow) -> None:
+    def add_refund(self, refund: RefundRow) -> bool:
+        if refund.request_key and self.refund_by_request_key(refund.request_key):
+            return False
         self._store.refunds.append(refund)
+        return True
 
     def refunds(self, order_id: UUID) -> list[RefundRow]:
         return [r for r in self._store.refunds if r.order_id == order_id]

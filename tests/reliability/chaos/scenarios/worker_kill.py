@@ -16,10 +16,10 @@ SLOW_STEP = {"charging": "PAYMENT_LATENCY_MS", "fulfilling": "FULFILMENT_DELAY_S
 
 
 def worker_kill(stack: Stack, phase: str) -> Outcome:
-    """Fault: SIGKILL of the only worker inside a step (`charging`: during the provider call;
-    `fulfilling`: after the charge committed). Must hold: a replacement finishes the order once
-    the message's 2 s visibility timeout expires, with every step, the charge and each email
-    exactly once."""
+    """Fault: SIGKILL of the only worker inside a step (`charging`: during the provider call,
+    its intent committed; `fulfilling`: after the authorisation committed). Must hold: a
+    replacement finishes the order once the message's 2 s visibility timeout expires, with
+    every step, one payment (under the order's own keys) and each email exactly once."""
     stack.stop_workers()
     victim = stack.start_worker(concurrency=1, sweep_interval=0, **{SLOW_STEP[phase]: "60000"})
     outcome = Outcome(
@@ -52,12 +52,11 @@ def worker_kill(stack: Stack, phase: str) -> Outcome:
 
 
 def _charge_in_progress(stack: Stack, order_id: str) -> bool:
-    """The order is PROCESSING and a session holds an open write transaction (the charge
-    keeps the order row locked until the provider answers)."""
+    """The order is PROCESSING with its authorisation intent committed (the provider call is
+    under way; no transaction stays open during it)."""
     rows = stack.query(
-        "SELECT (SELECT status FROM orders WHERE order_id = %s),"
-        " (SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
-        "  AND backend_xid IS NOT NULL AND pid <> pg_backend_pid())",
+        "SELECT o.status, p.status FROM orders o JOIN payments p USING (order_id)"
+        " WHERE o.order_id = %s",
         order_id,
     )
-    return rows[0][0] == "PROCESSING" and rows[0][1] > 0
+    return rows == [("PROCESSING", "AUTHORIZING")]
