@@ -17,6 +17,7 @@ from bench import (
     local_e2e,
     payment_hold,
     process,
+    reconcile,
 )
 from bench.env import BenchEnv, configured, quiet_application_output
 from bench.report import Section, machine_info, render, render_data
@@ -31,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[BenchEnv, Sizes], Section]] = {
     "connections": connections.run,
     "local-e2e": local_e2e.run,
     "payment-hold": payment_hold.run,
+    "reconcile": reconcile.run,
 }
 NAMES = tuple(BENCHMARKS)
 

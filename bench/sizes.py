@@ -24,6 +24,8 @@ class Sizes:
     listing_repeats: int = 25
     containers: int = 50
     calls_per_container: int = 4
+    reconcile_orders: int = 100_000
+    reconcile_recent: int = 250  # of them changed in the last hour, with real PaymentIntents
 
     def scaled(self, factor: float) -> Sizes:
         """Fewer requests and rows (at least a handful of each); factor 1 is the full run."""
@@ -48,6 +50,8 @@ class Sizes:
             listing_depth=min(self.listing_depth, shrink(self.listing_rows, 2_000) // 2),
             listing_repeats=shrink(self.listing_repeats, 5),
             containers=shrink(self.containers, 10),
+            reconcile_orders=shrink(self.reconcile_orders, 1_000),
+            reconcile_recent=shrink(self.reconcile_recent, 10),
         )
 
 
@@ -72,4 +76,6 @@ SMOKE = dataclasses.replace(
     listing_repeats=3,
     containers=8,
     calls_per_container=2,
+    reconcile_orders=300,
+    reconcile_recent=3,
 )

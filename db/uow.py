@@ -13,6 +13,8 @@ import psycopg2.extras
 
 from db.connection import discard_connection, get_connection
 from db.errors import translated, translating
+from db.provider_events import ProviderEventRepository
+from db.reconciliation import ReconcilerQueries
 from db.reporting import Reporting
 from db.repository import OrderRepository, OutboxRepository, PaymentRepository
 
@@ -38,6 +40,8 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self._cursor)
         self.payments = PaymentRepository(self._cursor)
         self.reporting = Reporting(self._cursor)
+        self.provider_events = ProviderEventRepository(self._cursor)
+        self.reconciliation = ReconcilerQueries(self._cursor)
         return self
 
     def commit(self) -> None:

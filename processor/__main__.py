@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     invariants.add_arguments(
         admin_commands.add_parser("check", help="verify stored data against the guarantees")
     )
+    from processor.reconciliation import reconciler
+
+    reconciler.add_arguments(
+        admin_commands.add_parser(
+            "reconcile", help="`check` plus our payments against the provider's; --fix repairs"
+        )
+    )
     emails = admin_commands.add_parser("emails", help="emails recorded by the local moto server")
     emails.add_argument(
         "--endpoint",
@@ -211,6 +218,10 @@ def _admin_command(args: argparse.Namespace) -> int:
         from processor.ops import invariants
 
         return invariants.run(args)
+    elif command == "reconcile":
+        from processor.reconciliation import reconciler
+
+        return reconciler.run(args)
     elif command == "dlq":
         return _dlq(args, args.json)
     elif command == "token":

@@ -64,6 +64,10 @@ class Settings:
     outbox_retry_base_seconds: float
     outbox_retry_max_seconds: float
     outbox_max_attempts: int
+    stripe_webhook_secret: str | None
+    stripe_webhook_secret_arn: str | None
+    webhook_max_body_bytes: int
+    webhook_tolerance_seconds: int
     payment_provider: str
     default_currency: str
     stripe_api_base: str
@@ -107,6 +111,13 @@ class Settings:
             outbox_retry_base_seconds=_float("OUTBOX_RETRY_BASE_SECONDS", 5.0),
             outbox_retry_max_seconds=_float("OUTBOX_RETRY_MAX_SECONDS", 300.0),
             outbox_max_attempts=_int("OUTBOX_MAX_ATTEMPTS", 10),
+            # The webhook signing secret: the value locally, its Secrets Manager ARN in the
+            # stack. Several secrets, comma-separated, while an endpoint's secret is rolled.
+            stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET") or None,
+            stripe_webhook_secret_arn=os.environ.get("STRIPE_WEBHOOK_SECRET_ARN") or None,
+            # Stripe's events are a few KB; a PaymentIntent with many charges stays far below.
+            webhook_max_body_bytes=_int("WEBHOOK_MAX_BODY_BYTES", 262_144),
+            webhook_tolerance_seconds=_int("WEBHOOK_TOLERANCE_SECONDS", 300),
             payment_provider=_choice("PAYMENT_PROVIDER", "simulator", ("simulator", "stripe")),
             default_currency=normalise_currency(os.environ.get("DEFAULT_CURRENCY", "usd")),
             stripe_api_base=os.environ.get("STRIPE_API_BASE", "https://api.stripe.com"),

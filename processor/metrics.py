@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from processor.domain.model import FINAL_STATUSES, Status
+from processor.domain.reconciliation import FINDING_KINDS, REPAIRABLE, EventOutcome
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,17 @@ SQS_BATCH_ENTRY_FAILURES = Metric(
     dimension="action",
     values=("delete_message_batch", "change_message_visibility_batch"),
 )
+# Provider webhooks: what each accepted event did; deliveries refused for their signature.
+WEBHOOK_EVENTS = Metric(
+    "WebhookEvents", dimension="outcome", values=tuple(o.value for o in EventOutcome)
+)
+WEBHOOK_REJECTED = Metric("WebhookRejected")
+# The reconciler, once per run: findings of each kind (0 for the kinds it found none of, so
+# graphs and the alarm fall back), their total (the alarm: one metric, not one per kind), and
+# the repairs `--fix` made.
+RECONCILER_FINDINGS = Metric("ReconcilerFindings", dimension="kind", values=tuple(FINDING_KINDS))
+RECONCILER_FINDINGS_TOTAL = Metric("ReconcilerFindingsTotal", alarmed=True)
+RECONCILER_REPAIRS = Metric("ReconcilerRepairs", dimension="kind", values=tuple(sorted(REPAIRABLE)))
 
 CATALOGUE: tuple[Metric, ...] = (
     ORDERS_CREATED,
@@ -65,4 +77,9 @@ CATALOGUE: tuple[Metric, ...] = (
     OUTBOX_LAG,
     NOTIFICATIONS_GIVEN_UP,
     SQS_BATCH_ENTRY_FAILURES,
+    WEBHOOK_EVENTS,
+    WEBHOOK_REJECTED,
+    RECONCILER_FINDINGS,
+    RECONCILER_FINDINGS_TOTAL,
+    RECONCILER_REPAIRS,
 )

@@ -135,7 +135,10 @@ def _json(schema_name: str) -> dict[str, Any]:
 
 
 _ERRORS = {
-    "400": ("BadRequest", "VALIDATION_ERROR (see `details`) or INVALID_JSON."),
+    "400": (
+        "BadRequest",
+        "VALIDATION_ERROR (see `details`), INVALID_JSON, or INVALID_SIGNATURE (webhook).",
+    ),
     "401": ("Unauthorized", "UNAUTHORIZED: `x-api-key` is missing or wrong (local server)."),
     "403": ("Forbidden", "UNAUTHORIZED: `x-api-key` is missing or wrong (API Gateway)."),
     "404": ("NotFound", "ORDER_NOT_FOUND."),
@@ -143,13 +146,17 @@ _ERRORS = {
         "Conflict",
         "IDEMPOTENCY_KEY_REUSED, INVALID_ORDER_STATE or (refunds) REFUND_EXCEEDS_CAPTURED.",
     ),
-    "413": ("PayloadTooLarge", "PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES."),
+    "413": (
+        "PayloadTooLarge",
+        "PAYLOAD_TOO_LARGE: the body exceeds MAX_BODY_BYTES (WEBHOOK_MAX_BODY_BYTES).",
+    ),
     "415": ("UnsupportedMediaType", "UNSUPPORTED_MEDIA_TYPE: a Content-Type other than JSON."),
     "500": ("InternalError", "INTERNAL_ERROR: a bug; details are logged, never returned."),
     "503": (
         "ServiceUnavailable",
         "SERVICE_UNAVAILABLE: the database is unreachable; PAYMENT_PROVIDER_UNAVAILABLE: the"
-        " payment provider did not answer (retry; the operation completes then).",
+        " payment provider did not answer (retry; the operation completes then);"
+        " WEBHOOK_NOT_CONFIGURED: no webhook signing secret.",
     ),
 }
 
@@ -233,7 +240,33 @@ _ORDER_LINKS = {
 _TAGS = [
     {"name": "orders", "description": "Place, read, list and cancel orders."},
     {"name": "reference", "description": "This document and its interactive view; no key."},
+    {"name": "webhooks", "description": "Events from the payment provider; signed, no key."},
 ]
+_STRIPE_SIGNATURE = {
+    "name": "Stripe-Signature",
+    "in": "header",
+    "required": True,
+    "description": (
+        "`t=<unix time>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">` under the endpoint's signing"
+        " secret; several `v1` entries allowed. Older than WEBHOOK_TOLERANCE_SECONDS (300):"
+        " refused."
+    ),
+    "schema": {"type": "string"},
+}
+_WEBHOOK_RECEIPT = {
+    "type": "object",
+    "required": ["received", "duplicate", "event_id"],
+    "properties": {
+        "received": {"type": "boolean", "const": True},
+        "duplicate": {"type": "boolean", "description": "The event id was processed before."},
+        "event_id": {"type": "string"},
+        "outcome": {
+            "type": "string",
+            "enum": ["applied", "unchanged", "stale", "ignored", "disagreement", "unknown_order"],
+            "description": "What the event did to our records (absent for a duplicate).",
+        },
+    },
+}
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -361,6 +394,35 @@ def document(api_key_required: bool = True, bearer: bool = False) -> dict[str, A
                         "404",
                         "409",
                     ),
+                },
+            },
+            "/webhooks/stripe": {
+                "post": {
+                    "operationId": "receiveStripeWebhook",
+                    "tags": ["webhooks"],
+                    "summary": "Receive a Stripe event",
+                    "description": (
+                        "For Stripe only: register this URL (the stack output"
+                        " `stripe_webhook_url`) in Stripe. The `Stripe-Signature` header"
+                        " authenticates the sender; no API key. Each event id is processed"
+                        " once; an event never moves an order backwards."
+                    ),
+                    **public,
+                    "parameters": [_STRIPE_SIGNATURE],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Accepted (or already processed).",
+                            "content": {"application/json": {"schema": _WEBHOOK_RECEIPT}},
+                        },
+                        **{
+                            code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"}
+                            for code in ("400", "413", "415", "500", "503")
+                        },
+                    },
                 },
             },
             "/orders/{order_id}/refunds": {

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,6 +255,29 @@ def stripe_environment(api_base: str) -> dict[str, str]:
     }
 
 
+def register_stripe_webhook(api_base: str, api_port: int) -> dict[str, str]:
+    """Register the local API's `POST /webhooks/stripe` with localstripe (its own
+    `/_config/webhooks/<name>` call, with a fresh signing secret), so its events reach the app
+    signed as Stripe signs them. The secret goes into Secrets Manager (moto), read at run time
+    through its ARN as in the cloud."""
+    import secrets
+
+    import boto3
+
+    secret = f"whsec_local_{secrets.token_hex(16)}"
+    form = urllib.parse.urlencode(
+        {"url": f"http://127.0.0.1:{api_port}/webhooks/stripe", "secret": secret}
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 (our localstripe, http on loopback)
+        f"{api_base}/_config/webhooks/orderflow", data=form
+    )
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 (our localstripe)
+    arn = boto3.client("secretsmanager").create_secret(
+        Name=f"orderflow-stripe-webhook-secret-{os.getpid()}", SecretString=secret
+    )["ARN"]
+    return {"STRIPE_WEBHOOK_SECRET_ARN": arn}
+
+
 def create_aws_resources(sender_email: str, max_receive_count: int = 5) -> dict[str, str]:
     """The queue with its DLQ, the topic and a verified sender, as in the cloud stack."""
     import boto3
@@ -439,6 +463,10 @@ def run(
         services.env["METRICS_DISABLED"] = os.environ["METRICS_DISABLED"]
         try:
             services.start_issuer(data_dir)  # AUTH=jwt only; before the app, which needs it
+            if "STRIPE_API_BASE" in services.env and not signals.requested:
+                webhook = register_stripe_webhook(services.env["STRIPE_API_BASE"], port)
+                services.env.update(webhook)
+                os.environ.update(webhook)
             if not signals.requested:
                 # The emulator starts empty: messages of unfinished orders died with the last
                 # run's emulator, so the database's word on what is unfinished is sent again.
@@ -517,7 +545,10 @@ def _processor_line(processor: str) -> str:
 
 def _payments_line(env: dict[str, str]) -> str:
     if env.get("PAYMENT_PROVIDER") == "stripe":
-        return f"Stripe (localstripe at {env['STRIPE_API_BASE']}); orders need payment_method"
+        return (
+            f"Stripe (localstripe at {env['STRIPE_API_BASE']}); orders need payment_method;"
+            " its events are delivered, signed, to POST /webhooks/stripe"
+        )
     return "the deterministic simulator (PAYMENT_PROVIDER=stripe for localstripe)"
 
 

@@ -10,10 +10,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from orderflow_infra import iam
 from orderflow_infra.context import Context
 from orderflow_infra.functions import AppArgs, app_function
 from orderflow_infra.identity import Identity
-from orderflow_infra.packaging import HANDLERS, AuthorizerTarget, render_swagger
+from orderflow_infra.packaging import HANDLERS, WEBHOOK_PATH, AuthorizerTarget, render_swagger
 
 # Gateway responses: (type, status or None to keep API Gateway's, code, message). API
 # Gateway's own errors (unknown route, missing key, throttling) then share the app's
@@ -68,6 +69,8 @@ class Api(pulumi.ComponentResource):
     """`client -> API Gateway (REST) -> Lambda: API` of the diagram.
 
     `url` is the orders endpoint of the stage; `api_key` is None without `api_key_required`.
+    `webhook_url` is the endpoint to register in Stripe; with `stripe_webhook_secret` set, the
+    secret lives in Secrets Manager (`webhook_secret`) and only the API function may read it.
     """
 
     functions: dict[str, aws.lambda_.Function]
@@ -76,22 +79,47 @@ class Api(pulumi.ComponentResource):
     stage: aws.apigateway.Stage
     url: pulumi.Output[str]
     api_key: aws.apigateway.ApiKey | None
+    webhook_url: pulumi.Output[str]
+    webhook_secret: aws.secretsmanager.Secret | None
 
     def __init__(self, name: str, ctx: Context, args: AppArgs,
                  identity: Identity | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("orderflow:api:Api", name, {}, opts)
         ctx = ctx.within(self)
+        self.webhook_secret = self._webhook_secret(ctx)
+        env: dict[str, pulumi.Input[str]] = {}
+        grants: list[iam.Statement] = []
+        if self.webhook_secret is not None:
+            env["STRIPE_WEBHOOK_SECRET_ARN"] = self.webhook_secret.arn
+            grants.append(iam.secret_statement(self.webhook_secret.arn))
         function, log_group = app_function(ctx, "api", HANDLERS.api, args,
-                                           ctx.cfg.lambda_timeout_seconds)
+                                           ctx.cfg.lambda_timeout_seconds, env, grants)
         self.functions, self.log_groups = {"api": function}, {"api": log_group}
         self._gateway(ctx, function, args, identity)
         self.url = pulumi.Output.concat(self.stage.invoke_url, "/orders")
+        self.webhook_url = pulumi.Output.concat(self.stage.invoke_url, WEBHOOK_PATH)
         outputs: dict[str, pulumi.Input[str]] = {"url": self.url,
-                                                 "rest_api_id": self.rest_api.id}
+                                                 "rest_api_id": self.rest_api.id,
+                                                 "webhook_url": self.webhook_url}
         if self.api_key is not None:
             outputs["api_key_id"] = self.api_key.id
         self.register_outputs(outputs)
+
+    def _webhook_secret(self, ctx: Context) -> aws.secretsmanager.Secret | None:
+        """The signing secret in Secrets Manager (auto-named: a deleted secret's name stays
+        reserved for its recovery window, so a fixed name would block a re-create)."""
+        value = ctx.cfg.stripe_webhook_secret
+        if value is None:
+            return None
+        secret = aws.secretsmanager.Secret(
+            "stripe-webhook-secret",
+            description="Stripe webhook signing secret (orderflow config stripe_webhook_secret)",
+            opts=ctx.opts(),
+        )
+        aws.secretsmanager.SecretVersion("stripe-webhook-secret-value", secret_id=secret.id,
+                                         secret_string=value, opts=ctx.opts())
+        return secret
 
     def _gateway(self, ctx: Context, function: aws.lambda_.Function, args: AppArgs,
                  identity: Identity | None) -> None:

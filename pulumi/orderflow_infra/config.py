@@ -41,7 +41,9 @@ RESERVED_ENV = frozenset(
     {"ORDER_QUEUE_URL", "ORDER_DLQ_URL", "NOTIFICATION_TOPIC_ARN", "SENDER_EMAIL", "DB_SECRET_ARN",
      "DB_HOST", "DB_PORT", "DB_NAME", "APP_ENV", "LOG_LEVEL", "SERVICE_NAME",
      "METRICS_NAMESPACE", "WORKER_CONCURRENCY", "DB_PREPARED_STATEMENTS", "PAYMENT_PROVIDER",
-     "STRIPE_API_BASE", "STRIPE_SECRET_KEY_ARN"}
+     "STRIPE_API_BASE", "STRIPE_SECRET_KEY_ARN",
+     # A signing secret belongs in Secrets Manager (`stripe_webhook_secret`), never in env.
+     "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_ARN", "RECONCILE_FIX"}
 )
 # Keys the Lambda runtime reserves (CreateFunction rejects them). Those without the `AWS_`
 # prefix are listed; `_HANDLER` and `_X_AMZN_TRACE_ID` already fail the name pattern. Every
@@ -115,6 +117,13 @@ class OrderflowConfig:
     artifact_dir: str = "build/package"
     payment_provider: str = "simulator"
     stripe_api_base: str = "https://api.stripe.com"
+    # Stripe's webhook signing secret (`whsec_...`), a Pulumi config secret: stored in Secrets
+    # Manager, the API function gets its ARN. Unset: the webhook route answers 503.
+    stripe_webhook_secret: pulumi.Output[str] | None = None
+    # The reconciler's schedule, and whether its scheduled runs make the safe repairs
+    # (`admin reconcile --fix`) or only report.
+    reconcile_interval_minutes: int = 5
+    reconcile_fix: bool = False
 
     @property
     def prefix(self) -> str:
@@ -224,6 +233,11 @@ class _Reader:
             return raw
 
         return self._parse(key, default, parse)
+
+    def secret(self, key: str) -> pulumi.Output[str] | None:
+        """A value set with `pulumi config set --secret`: kept an encrypted Output, never a
+        plain string in the program, the state or a log."""
+        return self._cfg.get_secret(key) or None
 
     def env_map(self, key: str) -> dict[str, str]:
         value = self._cfg.get_object(key) or {}
@@ -369,4 +383,8 @@ def load_config(cfg: pulumi.Config | None = None) -> OrderflowConfig:
         stripe_api_base=r.text("stripe_api_base", d.stripe_api_base,
                                re.compile(r"^https://[^\s/]+$"), "an https:// base URL"),
         artifact_dir=r.text("artifact_dir", d.artifact_dir, re.compile(r"^\S+$"), "a path"),
+        stripe_webhook_secret=r.secret("stripe_webhook_secret"),
+        reconcile_interval_minutes=r.integer("reconcile_interval_minutes",
+                                             d.reconcile_interval_minutes, 1, 1440),
+        reconcile_fix=r.boolean("reconcile_fix", d.reconcile_fix),
     )

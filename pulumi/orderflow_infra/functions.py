@@ -3,6 +3,7 @@ Lambda function built from the chalice artifact (log group and role first)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -112,19 +113,25 @@ def _data_statements(cfg: OrderflowConfig, handler: str, args: AppArgs
     return relay_statements(cfg, db, msg, args.payments)
 
 
-def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: int
+def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: int,
+                 extra_env: Mapping[str, pulumi.Input[str]] | None = None,
+                 extra_statements: Sequence[iam.Statement] = (),
+                 reserved_concurrency: int | None = None,
                  ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
     """One chalice handler as a VPC Lambda function, with its own log group and role.
 
     Declared under the calling component (`ctx.within`), so each box owns its functions.
     New code serves only once its schema is in place (`args.migration`). The old code keeps
     serving while the migration runs, which is why migrations must stay compatible with it
-    (README).
+    (README). `extra_env` and `extra_statements` are what only this function needs (the API's
+    webhook signing secret); `reserved_concurrency` caps its concurrent runs (the reconciler:
+    one at a time).
     """
     cfg = ctx.cfg
     artifact, net = args.artifact, args.network
-    env = app_environment(ctx, args.database, args.messaging, args.payments)
-    statements = _data_statements(cfg, handler, args)
+    env = {**app_environment(ctx, args.database, args.messaging, args.payments),
+           **(extra_env or {})}
+    statements = [*_data_statements(cfg, handler, args), *extra_statements]
     name = ctx.name(key)
     # Created first so Lambda does not create it with infinite retention.
     log_group = aws.cloudwatch.LogGroup(
@@ -150,6 +157,7 @@ def app_function(ctx: Context, key: str, handler: str, args: AppArgs, timeout: i
         vpc_config=aws.lambda_.FunctionVpcConfigArgs(
             subnet_ids=net.subnet_ids, security_group_ids=[net.app_sg.id]
         ),
+        reserved_concurrent_executions=reserved_concurrency,
         tracing_config=aws.lambda_.FunctionTracingConfigArgs(
             mode="Active" if cfg.tracing_enabled else "PassThrough"
         ),

@@ -158,6 +158,20 @@ def dashboard_body(t: DashboardTargets) -> dict[str, Any]:
             app(metrics.OUTBOX_UNSENT, "Maximum", "unsent", right=True),
             app(metrics.NOTIFICATIONS_GIVEN_UP, "Sum", "emails given up", right=True),
         ], t.region, {"lag alarm": OUTBOX_LAG_SECONDS}),
+        _graph("Reconciler findings by kind (per run)", [
+            app(metrics.RECONCILER_FINDINGS, "Maximum", kind, kind=kind)
+            for kind in metrics.RECONCILER_FINDINGS.values
+        ], t.region),
+        _graph("Reconciler: findings per run, repairs by kind", [
+            app(metrics.RECONCILER_FINDINGS_TOTAL, "Maximum", "findings"),
+            *(app(metrics.RECONCILER_REPAIRS, "Sum", f"repaired {kind}", right=True, kind=kind)
+              for kind in metrics.RECONCILER_REPAIRS.values),
+        ], t.region, {"findings alarm": 1}),
+        _graph("Provider webhooks by outcome, signatures refused", [
+            *(app(metrics.WEBHOOK_EVENTS, "Sum", outcome, outcome=outcome)
+              for outcome in metrics.WEBHOOK_EVENTS.values),
+            app(metrics.WEBHOOK_REJECTED, "Sum", "refused (signature)", right=True),
+        ], t.region),
         _graph("Order queue: oldest message age (s), visible messages", [
             sqs("ApproximateAgeOfOldestMessage", t.queue, "oldest (s)"),
             sqs("ApproximateNumberOfMessagesVisible", t.queue, "visible", right=True),
@@ -287,6 +301,12 @@ class Monitoring(pulumi.ComponentResource):
         alarm("processing-failures", "Many orders are failing processing and being retried",
               cfg.metrics_namespace, metrics.PROCESSING_FAILURES.name, app_dims, "Sum",
               PROCESSING_FAILURES_PER_5_MINUTES, period=300)
+        # One datapoint per reconciler run: the period is the schedule's, so the alarm clears
+        # with the first run that finds nothing (README "Operate": what each finding means).
+        alarm("reconciler-findings", "The reconciler found records that disagree (with the "
+              "guarantees or with the payment provider): `admin reconcile`",
+              cfg.metrics_namespace, metrics.RECONCILER_FINDINGS_TOTAL.name, app_dims,
+              "Maximum", 1, period=cfg.reconcile_interval_minutes * 60)
 
     def _dashboard(self, ctx: Context, args: MonitoringArgs) -> aws.cloudwatch.Dashboard:
         """The dashboard resource; its body is rendered once every name it shows is known."""

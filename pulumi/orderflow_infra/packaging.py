@@ -24,9 +24,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ARTIFACT_DIR = "build/package"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch"})
 API_KEY_SCHEME = {"type": "apiKey", "name": "x-api-key", "in": "header"}
+# The provider's webhook (chalice_app/app.py): Stripe holds no API key; the signature it sends
+# is what the app checks instead.
+WEBHOOK_PATH = "/webhooks/stripe"
 # Routes served without an API key even when keys are required: the API's own reference,
-# readable by anyone who is about to ask for a key. Paths absent from the app are ignored.
-PUBLIC_PATHS = frozenset({"/openapi.json", "/docs"})
+# readable by anyone who is about to ask for a key, and the webhook. Paths absent from the app
+# are ignored.
+PUBLIC_PATHS = frozenset({"/openapi.json", "/docs", WEBHOOK_PATH})
 PATH_TEMPLATE = re.compile(r"\{([^}+]+)\+?\}")
 # What the zip (and the worker image) are built from; `make package` records their
 # fingerprint next to the zip, so an artifact left from another tree is not deployed.
@@ -59,9 +63,10 @@ class Handlers:
     migrate: str = "app.migrate"
     # The JWT authorizer (chalice's built-in authorizer); `make package` always includes it.
     jwt_auth: str = "app.jwt_auth"
+    reconcile: str = "app.reconcile"
 
     def all(self) -> tuple[str, ...]:
-        return (self.api, self.process_orders, self.sweep_outbox, self.migrate)
+        return (self.api, self.process_orders, self.sweep_outbox, self.migrate, self.reconcile)
 
 
 HANDLERS = Handlers()

@@ -25,6 +25,7 @@ from orderflow_infra.network import Network
 from orderflow_infra.order_processor import OrderProcessor
 from orderflow_infra.packaging import locate_artifact
 from orderflow_infra.payments import Payments
+from orderflow_infra.reconciler import Reconciler
 from orderflow_infra.sweeper import OutboxSweeper
 from orderflow_infra.worker_image import DockerProbe, docker_available, require_image_source
 
@@ -52,16 +53,18 @@ def build(docker: DockerProbe = docker_available) -> dict[str, Any]:
     api = Api("api", ctx, code, identity)
     processor = OrderProcessor("order-processor", ctx, code)
     sweeper = OutboxSweeper("outbox-sweeper", ctx, code)
+    reconciler = Reconciler("reconciler", ctx, code)
     functions = {**migration.functions, **api.functions, **sweeper.functions,
-                 **processor.functions}
+                 **reconciler.functions, **processor.functions}
     monitoring = Monitoring("monitoring", ctx, MonitoringArgs(
         messaging=messaging, database=database, api=api, functions=functions,
         worker=processor.worker))
 
     log_groups = {**migration.log_groups, **api.log_groups, **sweeper.log_groups,
-                  **processor.log_groups}
+                  **reconciler.log_groups, **processor.log_groups}
     outputs: dict[str, Any] = {
         "api_url": api.url,
+        "stripe_webhook_url": api.webhook_url,
         "queue_url": messaging.queue.url,
         "dlq_url": messaging.dlq.url,
         "notification_topic_arn": messaging.notification_topic.arn,

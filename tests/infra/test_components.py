@@ -21,6 +21,7 @@ COMPONENTS = {
     "orderflow:api:Api",
     "orderflow:order_processor:OrderProcessor",
     "orderflow:sweeper:OutboxSweeper",
+    "orderflow:reconciler:Reconciler",
     "orderflow:monitoring:Monitoring",
 }
 # Resources that show which box owns what, including both consumers and the worker's alarms.
@@ -41,6 +42,9 @@ OWNERS = {
     ("aws:lambda/function:Function", "sweep-outbox"): "orderflow:sweeper:OutboxSweeper",
     ("aws:cloudwatch/eventRule:EventRule", "sweep-outbox-schedule"):
         "orderflow:sweeper:OutboxSweeper",
+    ("aws:lambda/function:Function", "reconcile"): "orderflow:reconciler:Reconciler",
+    ("aws:cloudwatch/eventRule:EventRule", "reconcile-schedule"):
+        "orderflow:reconciler:Reconciler",
     ("aws:cloudwatch/metricAlarm:MetricAlarm", "alarm-dlq-not-empty"):
         "orderflow:monitoring:Monitoring",
     ("aws:cloudwatch/dashboard:Dashboard", "dashboard"): "orderflow:monitoring:Monitoring",

@@ -82,7 +82,7 @@ def test_app_code_waits_for_the_migration_of_its_artifact(any_stack: Deployment)
     assert any_stack.depends_on(migration, migrate)
     assert any_stack.depends_on(migration, any_stack.named("db"))
     assert not any_stack.depends_on(migrate, migration)
-    consumers = ["api", "sweep-outbox"]
+    consumers = ["api", "sweep-outbox", "reconcile"]
     if any_stack.config["processor"] == "lambda":
         consumers.append("process-orders")
     else:

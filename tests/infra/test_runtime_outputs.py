@@ -46,7 +46,8 @@ def test_log_group_names_output_lists_every_function(fresh_runtime: None) -> pul
     outputs = stack.build()
     return pulumi.Output.from_input(outputs["log_group_names"]).apply(_check(
         lambda names: names == {key: f"/aws/lambda/orderflow-test-{key}" for key in
-                                ("api", "sweep-outbox", "migrate", "process-orders")}))
+                                ("api", "sweep-outbox", "migrate", "process-orders",
+                                 "reconcile")}))
 
 
 def test_a_wrong_assertion_in_an_output_chain_fails_the_test(fresh_runtime: None) -> None:

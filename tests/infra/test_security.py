@@ -38,7 +38,9 @@ SES_SEND = {
 DLQ_SEND = {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [DLQ_ARN]}
 # Roles of code that talks to the database (the proxy role only exists with the proxy).
 DB_CLIENT_ROLES = ("api-role", "sweep-outbox-role", "migrate-role", "process-orders-role",
-                   "worker-task-role")
+                   "worker-task-role", "reconcile-role")
+# The reconciler reports DLQ depth (`admin check`'s dead_letters) and reads nothing else there.
+DLQ_DEPTH = {"Effect": "Allow", "Action": ["sqs:GetQueueAttributes"], "Resource": [DLQ_ARN]}
 
 
 def _policies(stack: Deployment) -> dict[str, list[dict[str, Any]]]:
@@ -155,6 +157,7 @@ def test_each_role_reaches_only_its_own_log_group_and_needed_services(
     policies = _policies(lambda_stack)
     relay = {"logs", "ec2", "secretsmanager", "sqs", "sns", "ses"}  # outbox relays
     expected_services = {"api": relay, "process-orders": relay, "sweep-outbox": relay,
+                         "reconcile": relay,
                          "migrate": {"logs", "ec2", "secretsmanager"}}
     for key, services in expected_services.items():
         statements = policies[f"{key}-role"]
@@ -172,20 +175,23 @@ def test_each_role_reaches_only_its_own_log_group_and_needed_services(
 def test_only_the_queue_consumer_may_send_to_the_dlq_and_only_send(
     any_stack: Deployment,
 ) -> None:
-    """`dead_letter` (processor/entrypoints/consumer.py) sends poison messages to the DLQ."""
+    """`dead_letter` (processor/entrypoints/consumer.py) sends poison messages to the DLQ;
+    the reconciler only reads its depth."""
     consumer = ("process-orders-role" if any_stack.config["processor"] == "lambda"
                 else "worker-task-role")
     for role, statements in _policies(any_stack).items():
-        expected = [DLQ_SEND] if role == consumer else []
+        expected = ([DLQ_SEND] if role == consumer
+                    else [DLQ_DEPTH] if role == "reconcile-role" else [])
         assert _dlq_statements(statements) == expected, role
 
 
 def test_outbox_relays_send_to_the_queue_topic_and_email_as_the_sender(
     any_stack: Deployment,
 ) -> None:
-    """API (create: queue; cancel: SNS + SES), sweeper and consumer all relay the outbox."""
+    """API (create: queue; cancel: SNS + SES), sweeper, reconciler (`--fix` re-sends) and
+    consumer all relay the outbox."""
     policies = _policies(any_stack)
-    relays = ["api-role", "sweep-outbox-role"] + (
+    relays = ["api-role", "sweep-outbox-role", "reconcile-role"] + (
         ["process-orders-role"] if any_stack.config["processor"] == "lambda"
         else ["worker-task-role"])
     topic = ARN.format(service="sns", resource="orderflow-test-notifications")
@@ -208,7 +214,7 @@ def test_every_database_client_reads_the_secret_and_no_kms_grant_is_needed(
     assert "masterUserSecretKmsKeyId" not in db.inputs
     policies = _policies(any_stack)
     clients = [role for role in DB_CLIENT_ROLES if role in policies]
-    assert len(clients) == 4  # api, sweeper, migrate and the consumer of this mode
+    assert len(clients) == 5  # api, sweeper, migrate, reconciler and this mode's consumer
     for role in clients:
         assert {"Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],

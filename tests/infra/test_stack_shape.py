@@ -30,7 +30,7 @@ COMMON = {
     "aws:apigateway/apiKey:ApiKey": 1,
     "aws:apigateway/usagePlan:UsagePlan": 1,
     "aws:lambda/invocation:Invocation": 1,
-    "aws:cloudwatch/eventRule:EventRule": 1,
+    "aws:cloudwatch/eventRule:EventRule": 2,  # the outbox sweeper's and the reconciler's
     "aws:cloudwatch/dashboard:Dashboard": 1,
 }
 
@@ -54,6 +54,7 @@ def test_lambda_mode_consumes_the_queue_with_a_lambda_and_has_no_fargate_resourc
         "app.process_orders",
         "app.sweep_outbox",
         "app.migrate",
+        "app.reconcile",
     }
     assert all(counts[typ] == 0 for typ in FARGATE_ONLY)
 

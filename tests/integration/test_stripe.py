@@ -16,9 +16,9 @@ import pytest
 
 from processor import bootstrap
 from processor.adapters.payments.stripe_rest import StripeProvider
+from processor.devstack import localstripe
 from processor.devstack.local import free_port
 from processor.domain.errors import ValidationFailed
-from processor.entrypoints import localstripe
 from processor.orders import service as order_service
 from processor.payments import service as payment_service
 from processor.processing import service as processing

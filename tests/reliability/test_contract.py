@@ -45,7 +45,9 @@ CHECKS = [
 
 @pytest.fixture(autouse=True)
 def api_key_required(configure: Any) -> None:
-    configure(API_KEY=API_KEY)
+    """The key enforced, and a webhook signing secret that generated requests cannot know:
+    the webhook must refuse every one of them (400) and store nothing."""
+    configure(API_KEY=API_KEY, STRIPE_WEBHOOK_SECRET="whsec_contract_never_sent")
 
 
 # The document the server serves is `render()` (test_openapi proves it); loading it from the

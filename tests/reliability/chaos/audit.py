@@ -69,7 +69,7 @@ def audit(
     exact_emails: bool = True,
 ) -> None:
     """Every accepted order (tag -> order id) is final, exactly once, with one charge at most
-    (under its own idempotency key) and one email per saved status; the invariant checker
+    (under its own idempotency key) and one email per saved status; the reconciler
     agrees. Adds figures and violations to `outcome`.
 
     `exact_emails=False` where repeats are expected by design (a crash or outage between
@@ -84,7 +84,7 @@ def audit(
     report = stack.check(deadline_seconds=0)
     outcome.figures["checker_findings"] = len(report["findings"])
     for finding in report["findings"][:10]:
-        outcome.violations.append(f"admin check: {finding}")
+        outcome.violations.append(f"admin reconcile: {finding}")
 
 
 def _redundant_dead_letters_cleared(stack: Stack, outcome: Outcome) -> None:

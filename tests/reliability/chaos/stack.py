@@ -203,12 +203,14 @@ class Stack:
         )  # fmt: skip
 
     def check(self, deadline_seconds: float = 0) -> dict[str, Any]:
-        """`python -m processor admin check --json`: the invariant checker's report."""
+        """`python -m processor admin reconcile --json`: the reconciler's report after recovery
+        (every `admin check` finding, and the provider's side where the provider keeps books)."""
         done = self.processor_cli(
-            "admin", "check", "--json", "--deadline-seconds", str(deadline_seconds)
+            "admin", "reconcile", "--json", "--deadline-seconds", str(deadline_seconds)
         )
         if done.returncode not in (0, 1):
-            raise AssertionError(f"admin check failed ({done.returncode}): {done.stderr[-2000:]}")
+            raise AssertionError(f"admin reconcile failed ({done.returncode}): "
+                                 f"{done.stderr[-2000:]}")
         report: dict[str, Any] = json.loads(done.stdout)
         if (done.returncode == 0) != report["ok"]:
             raise AssertionError(f"exit status {done.returncode} disagrees with {report}")

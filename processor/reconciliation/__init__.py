@@ -1,0 +1,2 @@
+"""Our records against the payment provider's: the reconciler, and the safe repairs it
+shares with the webhook."""

@@ -1,0 +1,1 @@
+"""Payment-provider webhooks: signed events in, our records brought to what the provider says."""
