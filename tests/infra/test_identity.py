@@ -11,7 +11,7 @@ import pytest
 
 from orderflow_infra.config import ConfigError, load_config
 from orderflow_infra.packaging import PUBLIC_PATHS
-from tests.infra.harness import Deployment, deploy, use_mocks
+from orderflow_mocks.harness import Deployment, deploy, use_mocks
 
 FUNCTION = "aws:lambda/function:Function"
 POOL = "aws:cognito/userPool:UserPool"
