@@ -552,6 +552,17 @@ def _payments_line(env: dict[str, str]) -> str:
     return "the deterministic simulator (PAYMENT_PROVIDER=stripe for localstripe)"
 
 
+def _stripe_exports(env: dict[str, str]) -> str:
+    """PAYMENT_PROVIDER=stripe: the localstripe address, for the Stripe SDK or CLI a developer
+    points at it (the app itself already has it)."""
+    if env.get("PAYMENT_PROVIDER") != "stripe":
+        return ""
+    return f"""Stripe is localstripe; point your own Stripe clients at it:
+  export STRIPE_API_BASE='{env["STRIPE_API_BASE"]}'
+
+"""
+
+
 def _print_services_banner(port: int, env: dict[str, str], processor: str, reload: bool) -> None:
     print(
         f"""
@@ -574,7 +585,7 @@ Ready. Ctrl-C stops everything.""",
 
 def _print_banner(port: int, env: dict[str, str], processor: str, reload: bool) -> None:
     base = f"http://127.0.0.1:{port}"
-    tokens = _token_lines(env, base)
+    tokens = _stripe_exports(env) + _token_lines(env, base)
     print(
         f"""
 orderflow is running

@@ -73,7 +73,8 @@ def test_a_saved_change_to_processor_code_reaches_the_api_and_the_processor_with
     source, port, group = local
     saved = time.monotonic()
     _edit(source / "processor" / "api" / "views.py", '"Order created"', '"Order placed"')
-    _edit(source / "processor" / "adapters" / "payments.py", '"card_declined"', '"card_refused"')
+    _edit(source / "processor" / "adapters" / "payments" / "simulator.py",
+          '"card_declined"', '"card_refused"')
     wait_until(lambda: _reloads(group), timeout=20, what="the reload")
 
     status, created = _request(port, "POST", "/orders",
