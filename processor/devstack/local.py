@@ -476,13 +476,15 @@ def run(
             started_app = not signals.requested and app.start(signals)
             if started_app:
                 local_system.announce(services.env, data_dir)
-                if services_only:
-                    _print_services_banner(port, services.env, processor, reload)
+                banner = _print_services_banner if services_only else _print_banner
+
+                def ready() -> None:
+                    banner(port, services.env, processor, reload)
+
+                if reload:  # the banner once a save is sure to reload
+                    supervise(app, signals, REPO, lambda line: print(line, flush=True), ready)
                 else:
-                    _print_banner(port, services.env, processor, reload)
-                if reload:
-                    supervise(app, signals, REPO, lambda line: print(line, flush=True))
-                else:
+                    ready()
                     signals.wait()
                 print(f"\nstopping (signal {signals.signum})...", flush=True)
             elif not signals.requested:

@@ -150,6 +150,11 @@ class ProductFiles(DefaultFilter):
         return path.endswith(WATCHED_SUFFIXES) and super().__call__(change, path)
 
 
+# How long watchfiles waits for a change before answering "none yet": the first answer says
+# the watches are in place; later ones only loop.
+WATCH_TIMEOUT_MS = 200
+
+
 class _Requested:
     """The `stop_event` watchfiles polls: set once a stop signal arrived."""
 
@@ -161,16 +166,33 @@ class _Requested:
 
 
 def supervise(
-    app: App, signals: StopSignals, repo: Path, announce: Callable[[str], None] = print
+    app: App,
+    signals: StopSignals,
+    repo: Path,
+    announce: Callable[[str], None] = print,
+    watching: Callable[[], None] = lambda: None,
 ) -> None:
-    """Restart `app` on every change under the product directories until a stop signal."""
+    """Restart `app` on every change under the product directories until a stop signal.
+
+    `watching` runs once the watches are in place (watchfiles sets them up when its generator
+    first runs, and answers a quiet interval with an empty set): a "Ready" printed there
+    promises that a save from then on reloads, where one printed before could miss a save
+    made at once."""
+    armed = False
     for changes in watch(
         *watched_paths(repo),
         watch_filter=ProductFiles(),
         stop_event=_Requested(signals),
         debounce=400,
+        rust_timeout=WATCH_TIMEOUT_MS,
+        yield_on_timeout=True,
         raise_interrupt=False,
     ):
+        if not armed:
+            armed = True
+            watching()
+        if not changes:
+            continue
         names = sorted({os.path.relpath(path, repo) for _, path in changes})
         started = time.monotonic()
         announce(f"reloading: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''} changed")
