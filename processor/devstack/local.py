@@ -53,12 +53,9 @@ class MotoProcess:
     setting: str = "the emulator's port"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        from processor.devstack.processes import stop_process
+
+        stop_process(self.process)
         self.stderr.close()
 
     def wait_ready(self, timeout: float = 30) -> MotoProcess:

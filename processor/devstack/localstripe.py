@@ -17,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from processor.devstack.processes import stop_process
+
 
 @dataclass
 class LocalStripe:
@@ -25,12 +27,7 @@ class LocalStripe:
     port: int
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def wait_ready(self, timeout: float = 30) -> LocalStripe:
         """Return once it accepts connections (it binds only when its app is ready)."""

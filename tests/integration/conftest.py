@@ -8,6 +8,8 @@ import pytest
 from chalice.test import Client
 
 from processor import bootstrap
+from processor.devstack import localstripe
+from processor.devstack.local import free_port
 from processor.jsonutil import loads
 from tests.helpers import CountingProvider, invariant_violations
 
@@ -68,3 +70,11 @@ def provider(system: dict[str, Any]) -> Iterator[CountingProvider]:
     bootstrap.set_payment_provider(counting)
     yield counting
     bootstrap.set_payment_provider(None)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[localstripe.LocalStripe]:
+    """localstripe on a free port, one per test module that talks to Stripe."""
+    running = localstripe.spawn(free_port()).wait_ready()
+    yield running
+    running.stop()

@@ -17,7 +17,6 @@ import pytest
 from processor import bootstrap
 from processor.adapters.payments.stripe_rest import StripeProvider
 from processor.devstack import localstripe
-from processor.devstack.local import free_port
 from processor.orders import service as order_service
 from processor.reconciliation.reconciler import Options, Report, reconcile
 from tests.helpers import advance_to, count, order_request
@@ -25,13 +24,6 @@ from tests.stripe_proxy import ProxyState, start_proxy
 
 KEY = "sk_test_reconciler"
 QUIET = Options(include_queues=False)
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[localstripe.LocalStripe]:
-    running = localstripe.spawn(free_port()).wait_ready()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

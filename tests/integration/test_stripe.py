@@ -17,7 +17,6 @@ import pytest
 from processor import bootstrap
 from processor.adapters.payments.stripe_rest import StripeProvider
 from processor.devstack import localstripe
-from processor.devstack.local import free_port
 from processor.domain.errors import ValidationFailed
 from processor.orders import service as order_service
 from processor.payments import service as payment_service
@@ -27,13 +26,6 @@ from tests.stripe_proxy import ProxyState, start_proxy
 
 pytestmark = pytest.mark.usefixtures("invariants_hold")
 KEY = "sk_test_orderflow"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[localstripe.LocalStripe]:
-    running = localstripe.spawn(free_port()).wait_ready()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
