@@ -162,7 +162,10 @@ def test_a_deployed_stack_keeps_its_zones_whatever_aws_lists_now(plain: dict[str
     declared = declare(plain, deployed={"deployed_settings": {
         "zones": ["eu-west-1b", "eu-west-1c"], "db_engine": "rds", "db_engine_version": "16",
         "db_allocated_storage_gb": 20}})
-    subnets = [r for r in declared.resources.values() if r.typ == SUBNET]
+    # By name (private-0, private-1): the mocks record registrations as they arrive, in no
+    # fixed order.
+    subnets = sorted((r for r in declared.resources.values() if r.typ == SUBNET),
+                     key=lambda r: r.name)
     assert [s.inputs["availabilityZone"] for s in subnets] == ["eu-west-1b", "eu-west-1c"]
     assert declared.outputs["deployed_settings"]["zones"] == ["eu-west-1b", "eu-west-1c"]
 
